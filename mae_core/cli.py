@@ -1,0 +1,47 @@
+"""``python -m mae_core <command> ...``: one entry point, one module per command.
+
+Each command lives in the module named for it and exposes ``cli(argv) -> int``. User errors (MAEError and its
+subclasses) are printed as one line on stderr with exit code 2; no traceback for them.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .errors import MAEError
+
+COMMANDS = {
+    "info": ("mae_core.checkpoints", "describe a checkpoint: format, class, architecture, native I and p"),
+    "reconstruct": ("mae_core.reconstruct", "mask an image and reconstruct it; writes an .npz"),
+    "attention": ("mae_core.attention", "attention maps, rollout and mean attention distance; writes an .npz"),
+    "train": ("mae_core.train", "train a small MAE on scikit-image's photographs"),
+    "sweep": ("mae_core.sweep", "evaluate checkpoints over sequence length and mask unit"),
+    "bench": ("mae_core.bench", "latency and peak memory against HF transformers' ViTMAE"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m mae_core <command> [options]", "", "commands:"]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "python -m mae_core <command> --help for the options of one command"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(COMMANDS[cmd][0])
+        return int(module.cli(rest) or 0)
+    except MAEError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

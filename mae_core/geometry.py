@@ -1,0 +1,125 @@
+"""Geometry of a ViT MAE: image size I, patch size p, grids, sequence lengths, sin-cos tables, FLOPs.
+
+Conventions: sizes are (height, width); token order is raster (row-major) over a (grid_h, grid_w) grid;
+a CLS token, when present, is token 0 and sits in front of the patch tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def as_hw(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """An int or an (h, w) pair -> (h, w)."""
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ConfigError(f"size must be an int or (height, width), got {size!r}")
+        h, w = int(size[0]), int(size[1])
+    else:
+        h = w = int(size)
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"size must be positive, got {size!r}")
+    return h, w
+
+
+def grid_shape(img_size, patch_size: int) -> tuple[int, int]:
+    """(grid_h, grid_w) = (H/p, W/p); the image must be a whole number of patches."""
+    h, w = as_hw(img_size)
+    p = int(patch_size)
+    if p <= 0:
+        raise ConfigError(f"patch size must be positive, got {patch_size}")
+    if h % p or w % p:
+        raise ConfigError(f"image size {h}x{w} is not divisible by patch size {p}")
+    return h // p, w // p
+
+
+@dataclass(frozen=True)
+class SequenceLengths:
+    """Token counts of one MAE configuration (CLS not counted)."""
+
+    grid: tuple[int, int]
+    L: int  # patches in the image = (H/p)(W/p)
+    Le: int  # tokens the encoder sees = L(1-r) (after block rounding)
+    Ld: int  # tokens the decoder sees = L (or L/k^2 with a long-seq decoder downsampling k)
+
+
+def sequence_lengths(img_size, patch_size: int, n_keep: int | None = None, mask_ratio: float = 0.75,
+                     decoder_downsampling: int = 1) -> SequenceLengths:
+    gh, gw = grid_shape(img_size, patch_size)
+    L = gh * gw
+    Le = int(n_keep) if n_keep is not None else int(L * (1 - mask_ratio))
+    k = int(decoder_downsampling)
+    return SequenceLengths(grid=(gh, gw), L=L, Le=Le, Ld=L // (k * k))
+
+
+def _sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:
+    """MAE's get_1d_sincos_pos_embed_from_grid: (M,) positions -> (M, dim) as [sin | cos]."""
+    omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)
+    omega = 1.0 / 10000**omega
+    out = np.einsum("m,d->md", pos.reshape(-1).astype(np.float64), omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+
+def sincos_pos_embed_2d(dim: int, grid: tuple[int, int] | int, cls_token: bool = True) -> np.ndarray:
+    """Fixed 2-D sin-cos table in facebookresearch/mae's exact layout, for any (grid_h, grid_w).
+
+    MAE builds ``np.meshgrid(grid_w, grid_h)`` so the first dim/2 channels encode the *column* index and the
+    last dim/2 the *row* index: [sin_col | cos_col | sin_row | cos_row]. The CLS row is all zeros.
+    Returns float32 (grid_h*grid_w [+1], dim).
+    """
+    gh, gw = as_hw(grid)
+    if dim % 4:
+        raise ConfigError(f"sin-cos embedding needs a dim divisible by 4, got {dim}")
+    cols, rows = np.meshgrid(np.arange(gw, dtype=np.float64), np.arange(gh, dtype=np.float64))  # (gh, gw) each
+    emb = np.concatenate([_sincos_1d(dim // 2, cols), _sincos_1d(dim // 2, rows)], axis=1)
+    if cls_token:
+        emb = np.concatenate([np.zeros([1, dim]), emb], axis=0)
+    return emb.astype(np.float32)
+
+
+def patch_centers(grid: tuple[int, int], patch_size: int) -> np.ndarray:
+    """Pixel coordinates (y, x) of each patch centre in raster order: (grid_h*grid_w, 2)."""
+    gh, gw = as_hw(grid)
+    ys, xs = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    return (np.stack([ys.reshape(-1), xs.reshape(-1)], axis=1).astype(np.float64) + 0.5) * patch_size
+
+
+@dataclass(frozen=True)
+class FlopEstimate:
+    encoder: float
+    decoder: float
+
+    @property
+    def total(self) -> float:
+        return self.encoder + self.decoder
+
+
+def _transformer_flops(tokens: int, dim: int, depth: int, mlp_ratio: float) -> float:
+    """Forward FLOPs (2 x multiply-adds) of `depth` ViT blocks on `tokens` tokens.
+
+    Per block: qkv + proj = 4 N D^2, MLP = 2 r N D^2 multiply-adds; attention scores and weighted sum = 2 N^2 D.
+    """
+    mac = depth * (4 * tokens * dim * dim + 2 * mlp_ratio * tokens * dim * dim + 2 * tokens * tokens * dim)
+    return 2.0 * mac
+
+
+def estimate_flops(img_size, patch_size: int, n_keep: int, embed_dim: int, depth: int, decoder_embed_dim: int,
+                   decoder_depth: int, mlp_ratio: float = 4.0, in_chans: int = 3,
+                   with_decoder: bool = True) -> FlopEstimate:
+    """Forward FLOPs of one image through the MAE (encoder on Le+1 tokens, decoder on L+1 tokens).
+
+    Counts the linear layers and attention matmuls, which dominate; norms, softmax and GELU are ignored.
+    """
+    gh, gw = grid_shape(img_size, patch_size)
+    L = gh * gw
+    patch_in = 2.0 * L * in_chans * patch_size**2 * embed_dim
+    enc = patch_in + _transformer_flops(n_keep + 1, embed_dim, depth, mlp_ratio)
+    dec = 0.0
+    if with_decoder:
+        dec = 2.0 * (n_keep + 1) * embed_dim * decoder_embed_dim
+        dec += _transformer_flops(L + 1, decoder_embed_dim, decoder_depth, mlp_ratio)
+        dec += 2.0 * L * decoder_embed_dim * in_chans * patch_size**2
+    return FlopEstimate(encoder=enc, decoder=dec)

@@ -1,0 +1,149 @@
+"""Masking as a pure, seeded function of (grid, mask unit m, mask ratio r, seed).
+
+The mask unit decouples *what is masked together* from the patch size (long-seq MAE's ``--mask_downsampling``):
+the grid is tiled into m x m cells of patches and whole cells are kept or removed.
+
+Edge cells. When grid_h or grid_w is not divisible by m, the last row/column of cells is cut off at the grid
+edge (as long_seq_mae's ``_clip_by_grid`` does), so those cells hold fewer than m*m patches.
+
+Keep count. ``keep="blocks"`` (default) keeps ``int(n_cells * (1 - r))`` whole cells, so no cell is ever partly
+visible; with edge cells or a fractional count the effective ratio differs from r and is reported.
+``keep="exact"`` reproduces the papers: ``int(L * (1 - r))`` patches are kept, taking cells in random order and
+cutting the last one (long_seq_mae's behaviour); then one cell may be partly visible. With m = 1 both modes are
+the original MAE's ``int(L * (1 - r))``.
+
+Kept ids are returned in raster order (the model does not depend on token order; raster order makes every
+map from tokens back to grid positions trivial to read).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .geometry import as_hw
+
+KEEP_MODES = ("blocks", "exact")
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """One mask over a (grid_h, grid_w) patch grid.
+
+    ids_keep:    (Le,)  long, raster indices of visible patches, ascending
+    ids_restore: (L,)   long, position of each raster patch in cat(ids_keep, ids_removed) (MAE's convention)
+    mask:        (grid_h, grid_w) float32, 1 = removed, 0 = visible (MAE's convention)
+    """
+
+    ids_keep: torch.Tensor
+    ids_restore: torch.Tensor
+    mask: torch.Tensor
+    grid: tuple[int, int]
+    mask_unit: int
+    requested_ratio: float | None  # None for a user-drawn mask
+
+    @property
+    def L(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def n_keep(self) -> int:
+        return int(self.ids_keep.numel())
+
+    @property
+    def effective_ratio(self) -> float:
+        return 1.0 - self.n_keep / self.L
+
+    def batch(self, n: int = 1, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids_keep, ids_restore) expanded to a batch of n on a device."""
+        return (self.ids_keep.to(device).unsqueeze(0).expand(n, -1),
+                self.ids_restore.to(device).unsqueeze(0).expand(n, -1))
+
+
+def _from_keep_flags(keep: np.ndarray, grid, mask_unit: int, ratio: float | None) -> Mask:
+    gh, gw = grid
+    keep = keep.reshape(-1).astype(bool)
+    ids_keep = np.flatnonzero(keep)
+    ids_remove = np.flatnonzero(~keep)
+    ids_shuffle = np.concatenate([ids_keep, ids_remove])
+    ids_restore = np.argsort(ids_shuffle, kind="stable")
+    mask = (~keep).astype(np.float32).reshape(gh, gw)
+    return Mask(ids_keep=torch.from_numpy(ids_keep.astype(np.int64)),
+                ids_restore=torch.from_numpy(ids_restore.astype(np.int64)),
+                mask=torch.from_numpy(mask), grid=(gh, gw), mask_unit=mask_unit, requested_ratio=ratio)
+
+
+def cell_index(grid, mask_unit: int) -> np.ndarray:
+    """(grid_h, grid_w) array giving each patch's cell number in raster order of cells."""
+    gh, gw = as_hw(grid)
+    m = int(mask_unit)
+    rows = np.arange(gh) // m
+    cols = np.arange(gw) // m
+    n_cols = -(-gw // m)
+    return rows[:, None] * n_cols + cols[None, :]
+
+
+def make_mask(grid, mask_unit: int = 1, mask_ratio: float = 0.75, seed: int = 0, keep: str = "blocks") -> Mask:
+    """Random mask of whole m x m cells; the same arguments always give the same mask (CPU generator)."""
+    gh, gw = as_hw(grid)
+    m = int(mask_unit)
+    if m < 1:
+        raise ConfigError(f"mask unit must be >= 1, got {mask_unit}")
+    if m > max(gh, gw):
+        raise ConfigError(f"mask unit {m} is larger than the {gh}x{gw} patch grid")
+    r = float(mask_ratio)
+    if not 0.0 <= r < 1.0:
+        raise ConfigError(f"mask ratio must be in [0, 1), got {mask_ratio}")
+    if keep not in KEEP_MODES:
+        raise ConfigError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+    L = gh * gw
+    cells = cell_index((gh, gw), m).reshape(-1)
+    n_cells = int(cells.max()) + 1
+    gen = torch.Generator().manual_seed(int(seed))
+    order = torch.argsort(torch.rand(n_cells, generator=gen)).numpy()  # cells in random order, first ones kept
+    if keep == "blocks" or m == 1:
+        n_keep_cells = int(n_cells * (1 - r)) if m > 1 else int(L * (1 - r))
+        if n_keep_cells < 1:
+            raise ConfigError(f"mask ratio {r} keeps no {m}x{m} mask unit of the {gh}x{gw} grid "
+                              f"({n_cells} units); lower the ratio or the mask unit")
+        keep_flags = np.isin(cells, order[:n_keep_cells])
+    else:
+        n_keep = int(L * (1 - r))
+        if n_keep < 1:
+            raise ConfigError(f"mask ratio {r} keeps no patch of the {gh}x{gw} grid")
+        rank = np.empty(n_cells, dtype=np.int64)
+        rank[order] = np.arange(n_cells)
+        # patches in order of (cell rank, raster position inside the grid): cells stay contiguous
+        patch_order = np.lexsort((np.arange(L), rank[cells]))
+        keep_flags = np.zeros(L, dtype=bool)
+        keep_flags[patch_order[:n_keep]] = True
+    return _from_keep_flags(keep_flags, (gh, gw), m, r)
+
+
+def mask_from_array(mask: np.ndarray | torch.Tensor, grid=None) -> Mask:
+    """A user-given binary grid (1 = removed, 0 = visible) as a Mask."""
+    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if arr.ndim != 2:
+        raise ConfigError(f"a mask must be a 2-D grid of 0/1, got shape {arr.shape}")
+    if grid is not None and tuple(arr.shape) != as_hw(grid):
+        raise ConfigError(f"mask grid {arr.shape[0]}x{arr.shape[1]} does not match the patch grid "
+                          f"{as_hw(grid)[0]}x{as_hw(grid)[1]}")
+    if arr.size == 0 or not np.isin(arr, (0, 1)).all():
+        raise ConfigError("a mask must contain only 0 (visible) and 1 (removed)")
+    keep = arr == 0
+    if not keep.any():
+        raise ConfigError("the mask removes every patch; keep at least one visible")
+    return _from_keep_flags(keep, arr.shape, 1, None)
+
+
+def full_mask(grid) -> Mask:
+    """Nothing removed: the encoder sees the whole image (used for attention analysis)."""
+    gh, gw = as_hw(grid)
+    return _from_keep_flags(np.ones(gh * gw, dtype=bool), (gh, gw), 1, 0.0)
+
+
+def pixel_mask(mask: Mask, patch_size: int) -> np.ndarray:
+    """(H, W) float32 pixel mask, 1 = removed."""
+    return np.kron(mask.mask.numpy(), np.ones((patch_size, patch_size), dtype=np.float32))

@@ -1,0 +1,274 @@
+"""Train a small MAE on the photographs shipped inside scikit-image: ``python -m mae_core train ...``.
+
+AdamW (0.9, 0.95), linear warm-up + cosine decay, gradient clipping, bf16 autocast on CUDA, a fixed seed,
+periodic resumable checkpoints, and DDP when started with ``torchrun`` (one process per GPU, or gloo on CPU).
+Writes ``<out>/<name>.safetensors`` (our format, with metadata) and ``<out>/<name>.loss.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .masking import make_mask
+from .model import MAEConfig, build_model
+from .ourformat import save_checkpoint
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The natural photographs in skimage/data (synthetic test patterns, text, logos and binary images left out).
+# scikit-learn's china.jpg and flower.jpg are held out on purpose: they are the dashboard's demo images.
+TRAINING_IMAGES = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+    "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
+    "motorcycle_right.png", "retina.jpg", "rocket.jpg",
+)
+
+# The embedded family: same architecture and budget, differing only in the paper's variables.
+TINY = dict(embed_dim=192, depth=6, num_heads=3, decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4)
+PRESETS = {
+    "p16-m1": dict(image_size=128, patch_size=16, mask_unit=1, **TINY),
+    "p8-m1": dict(image_size=128, patch_size=8, mask_unit=1, **TINY),
+    "p8-m2": dict(image_size=128, patch_size=8, mask_unit=2, **TINY),
+    "p8-m4": dict(image_size=128, patch_size=8, mask_unit=4, **TINY),
+    "p4-m4": dict(image_size=128, patch_size=4, mask_unit=4, **TINY),
+    # larger family for a GPU: ViT-S-like encoder at I=224
+    "gpu-p16-m1": dict(image_size=224, patch_size=16, mask_unit=1, embed_dim=384, depth=12, num_heads=6,
+                       decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),
+    "gpu-p8-m2": dict(image_size=224, patch_size=8, mask_unit=2, embed_dim=384, depth=12, num_heads=6,
+                      decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),
+}
+
+
+def code_revision() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=5).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def load_training_images(names=TRAINING_IMAGES) -> list[torch.Tensor]:
+    """uint8 (3, H, W) tensors of the named skimage photographs (grey ones repeated to RGB)."""
+    import skimage.data
+    from PIL import Image
+
+    root = Path(skimage.data.__file__).parent
+    out = []
+    for name in names:
+        img = np.asarray(Image.open(root / name).convert("RGB"))
+        out.append(torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous())
+    return out
+
+
+class CropSampler:
+    """RandomResizedCrop (scale 0.2-1, bicubic, MAE's recipe) + horizontal flip, ImageNet-normalised."""
+
+    def __init__(self, images, size: int, seed: int, scale=(0.2, 1.0)):
+        from torchvision.transforms import v2
+
+        self.images = images
+        self.rng = random.Random(seed)
+        torch.manual_seed(seed)
+        self.tf = v2.Compose([v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC,
+                                                   antialias=True), v2.RandomHorizontalFlip()])
+        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+    def batch(self, n: int) -> torch.Tensor:
+        crops = [self.tf(self.images[self.rng.randrange(len(self.images))]) for _ in range(n)]
+        x = torch.stack(crops).float() / 255.0
+        return (x - self.mean) / self.std
+
+
+def lr_at(step: int, total: int, warmup: int, base_lr: float, min_lr: float = 0.0) -> float:
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def batch_masks(n: int, grid, mask_unit: int, ratio: float, seed: int):
+    """Independent per-sample masks, all with the same keep count (so they stack)."""
+    masks = [make_mask(grid, mask_unit, ratio, seed=seed * 1_000_003 + i) for i in range(n)]
+    ik = torch.stack([m.ids_keep for m in masks])
+    ir = torch.stack([m.ids_restore for m in masks])
+    mk = torch.stack([m.mask for m in masks])
+    return ik, ir, mk
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m mae_core train", description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), help="a family member; explicit flags override it")
+    ap.add_argument("--image-size", type=int)
+    ap.add_argument("--patch-size", type=int)
+    ap.add_argument("--mask-unit", type=int)
+    ap.add_argument("--mask-ratio", type=float, default=0.75)
+    ap.add_argument("--embed-dim", type=int)
+    ap.add_argument("--depth", type=int)
+    ap.add_argument("--num-heads", type=int)
+    ap.add_argument("--decoder-embed-dim", type=int)
+    ap.add_argument("--decoder-depth", type=int)
+    ap.add_argument("--decoder-num-heads", type=int)
+    ap.add_argument("--norm-pix-loss", action="store_true", help="train on per-patch normalised pixels")
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--batch-size", type=int, default=64, help="per process")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--min-lr", type=float, default=1e-5)
+    ap.add_argument("--warmup-steps", type=int, default=60)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--clip-grad", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ckpt-every", type=int, default=100, help="steps between resumable checkpoints")
+    ap.add_argument("--no-resume", action="store_true", help="ignore an existing resumable checkpoint")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--out", default="assets/checkpoints", help="output folder")
+    ap.add_argument("--name", help="file stem (default: the preset or p{P}-m{M})")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    preset = PRESETS.get(args.preset, {})
+    keys = ("image_size", "patch_size", "mask_unit", "embed_dim", "depth", "num_heads", "decoder_embed_dim",
+            "decoder_depth", "decoder_num_heads")
+    defaults = dict(image_size=128, patch_size=8, mask_unit=1, **TINY)
+    for k in keys:
+        if getattr(args, k) is None:
+            setattr(args, k, preset.get(k, defaults[k]))
+    if args.name is None:
+        args.name = args.preset or f"p{args.patch_size}-m{args.mask_unit}"
+    if args.steps < 1 or args.batch_size < 1:
+        raise ConfigError("--steps and --batch-size must be positive")
+    return args
+
+
+def train(args) -> Path:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    cfg = MAEConfig(img_size=args.image_size, patch_size=args.patch_size, embed_dim=args.embed_dim,
+                    depth=args.depth, num_heads=args.num_heads, decoder_embed_dim=args.decoder_embed_dim,
+                    decoder_depth=args.decoder_depth, decoder_num_heads=args.decoder_num_heads,
+                    norm_pix_loss=args.norm_pix_loss, name=args.name)
+    make_mask(cfg.grid, args.mask_unit, args.mask_ratio, 0)  # validate the masking before any work
+    model = build_model(cfg).to(device)
+    net = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1 and "token" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and (p.ndim <= 1 or "token" in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    resume_path = out / f"{args.name}.resume.pt"
+    start, history, wall_before = 0, [], 0.0
+    if resume_path.exists() and not args.no_resume:
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, wall_before = int(state["step"]), [tuple(r) for r in state["history"]], float(state["wall"])
+        if rank == 0:
+            print(f"resuming {args.name} from step {start}")
+
+    images = load_training_images()
+    sampler = CropSampler(images, args.image_size, seed=args.seed * 100 + rank + 7919 * start)
+    use_amp = device.type == "cuda"
+    t0 = time.time()
+    bar = None
+    if rank == 0 and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.steps, initial=start, desc=f"train {args.name}", unit="step")
+    model.train()
+    for step in range(start, args.steps):
+        lr = lr_at(step, args.steps, args.warmup_steps, args.lr, args.min_lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = sampler.batch(args.batch_size).to(device, non_blocking=True)
+        ik, ir, mk = batch_masks(args.batch_size, cfg.grid, args.mask_unit, args.mask_ratio,
+                                 seed=(args.seed * 7 + rank) * 10_000_019 + step)
+        ik, ir, mk = ik.to(device), ir.to(device), mk.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            pred = net(x, ik, ir)
+        loss = model.loss(x, pred.float(), mk)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+        opt.step()
+        history.append((step + 1, float(loss.item()), lr))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        done = step + 1
+        if rank == 0 and (done % args.ckpt_every == 0) and done < args.steps:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done,
+                        "history": [list(h) for h in history], "wall": wall_before + time.time() - t0},
+                       resume_path)
+    if bar is not None:
+        bar.close()
+    wall = wall_before + time.time() - t0
+    path = out / f"{args.name}.safetensors"
+    if rank == 0:
+        tail = [h[1] for h in history[-50:]]
+        meta = {"mask_unit": args.mask_unit, "mask_ratio": args.mask_ratio, "steps": args.steps,
+                "batch_size": args.batch_size * world, "images_seen": args.steps * args.batch_size * world,
+                "wall_time_s": round(wall, 1), "device": torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"cpu x{torch.get_num_threads()} threads", "world_size": world,
+                "final_loss": round(float(np.mean(tail)), 5) if tail else None,
+                "training_data": [f"skimage/data/{n}" for n in TRAINING_IMAGES], "held_out": ["sklearn china.jpg",
+                "sklearn flower.jpg"], "optimizer": f"AdamW(0.9,0.95) lr {args.lr} wd {args.weight_decay} "
+                f"warmup {args.warmup_steps} cosine, clip {args.clip_grad}", "seed": args.seed,
+                "code_revision": code_revision(), "loss_csv": f"{args.name}.loss.csv",
+                "target": "normalised pixels" if args.norm_pix_loss else "pixels"}
+        save_checkpoint(model, path, training=meta)
+        with open(out / f"{args.name}.loss.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "loss", "lr"])
+            w.writerows(history)
+        if resume_path.exists():
+            resume_path.unlink()
+        print(f"wrote {path} (final loss {meta['final_loss']}, {wall:.0f} s)")
+    if distributed:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return path
+
+
+def cli(argv=None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+main = cli
+
+
+if __name__ == "__main__":
+    main()
