@@ -124,6 +124,8 @@ def unpatchify(x: torch.Tensor, grid: tuple[int, int], p: int, c: int = 3) -> to
 class MaskedAutoencoderViT(nn.Module):
     """MAE with a ViT encoder (visible tokens only) and a light ViT decoder (all tokens)."""
 
+    approximations: tuple = ()  # set by adapt_model on the new model it builds
+
     def __init__(self, cfg: MAEConfig):
         super().__init__()
         self.cfg = cfg
@@ -305,4 +307,5 @@ def adapt_model(model: MaskedAutoencoderViT, img_size=None, patch_size: int | No
                          f"{cfg.img_size[0]}x{cfg.img_size[1]}: the model sees a grid it was not trained on")
     new.load_state_dict(sd, strict=True)
     new.eval()
+    new.approximations = tuple(notes)
     return new, notes

@@ -1,0 +1,31 @@
+"""What ships in assets/: the embedded checkpoint family and the held-out demo images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "assets"
+CHECKPOINT_DIR = ROOT / "checkpoints"
+IMAGE_DIR = ROOT / "images"
+ABLATION_DIR = ROOT / "ablations"
+
+# name -> (path, one-line description). Same architecture and training budget; only the paper's variables differ.
+FAMILY = {
+    "p8-m2": "I=128, p=8 (L=256), 2x2 mask units: the long-sequence recipe (16-px masking granularity)",
+    "p8-m1": "I=128, p=8 (L=256), 1x1 mask units: long sequence with the mask tied to the patch",
+    "p16-m1": "I=128, p=16 (L=64), 1x1 mask units: the original MAE recipe",
+}
+EMBEDDED = {name: CHECKPOINT_DIR / f"{name}.safetensors" for name in FAMILY}
+DEFAULT_NAME = "p8-m2"
+DEFAULT_CHECKPOINT = EMBEDDED[DEFAULT_NAME]
+
+DEMO_IMAGES = {"china": IMAGE_DIR / "china.png", "flower": IMAGE_DIR / "flower.png"}
+DEFAULT_IMAGE = "flower"
+
+
+def available_embedded() -> dict:
+    """The embedded checkpoints that are actually present on disk."""
+    return {k: p for k, p in EMBEDDED.items() if p.is_file()}
+
+
+def default_image() -> Path:
+    return DEMO_IMAGES[DEFAULT_IMAGE]

@@ -1,0 +1,300 @@
+"""Reconstruction: image + mask -> the four canonical panels, per-patch error, metrics, costs.
+
+Data flows one way: config -> mask -> model -> result. Nothing here mutates the model.
+Metrics are in [0, 1] RGB units: masked MSE is the mean squared error over removed pixels and channels, PSNR is
+10 log10(1 / masked MSE).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_lengths
+from .images import IMAGENET_MEAN, denormalise, load_image, normalise, to_array
+from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .model import adapt_model, patchify, unpatchify
+
+DENORM_MODES = ("visible", "ground-truth", "raw")
+LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "
+             "information about the removed pixels (its mean colour and contrast) into the reconstruction")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no GPU is available; use --device cpu or auto")
+    return dev
+
+
+def autocast(device: torch.device, amp: str | None):
+    """bf16/fp16 autocast on CUDA when asked; a no-op otherwise (CPU runs in float32)."""
+    if amp in (None, "", "none", "fp32", "float32") or device.type != "cuda":
+        return torch.autocast(device.type, enabled=False)
+    dtype = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}.get(amp)
+    if dtype is None:
+        raise ConfigError(f"amp must be bf16, fp16 or none, got {amp!r}")
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _prepare_cached(model, img_size, patch_size):
+    new, notes = adapt_model(model, img_size, patch_size)
+    return new, tuple(notes)
+
+
+def prepare(model, image_size=None, patch_size: int | None = None):
+    """The model at another image size / patch size, cached (a new model; the given one is never touched).
+
+    Returns (model, notes) where notes lists the approximations made."""
+    from .geometry import as_hw
+
+    size = as_hw(image_size) if image_size is not None else model.cfg.img_size
+    p = int(patch_size) if patch_size is not None else model.cfg.patch_size
+    new, notes = _prepare_cached(model, size, p)
+    return new, list(notes)
+
+
+# ------------------------------------------------------------------ classical baselines
+def masked_mse(a: np.ndarray, b: np.ndarray, pixmask: np.ndarray) -> float:
+    """Mean squared error over removed pixels (pixmask 1) and channels."""
+    m = pixmask.astype(bool)
+    if not m.any():
+        return float("nan")
+    return float(((a[m] - b[m]) ** 2).mean())
+
+
+def psnr(mse: float) -> float:
+    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
+
+
+def mean_fill(arr01: np.ndarray, pixmask: np.ndarray) -> np.ndarray:
+    """Removed pixels filled with the mean colour of the visible ones."""
+    vis = ~pixmask.astype(bool)
+    out = arr01.copy()
+    out[~vis] = arr01[vis].mean(axis=0)
+    return out
+
+
+def gaussian_fill(arr01: np.ndarray, pixmask: np.ndarray, sigma: float = 8.0) -> np.ndarray:
+    """Normalised Gaussian interpolation of the visible pixels (normalised convolution, Knutsson & Westin 1993).
+
+    blur(image * visible) / blur(visible); where the visible weight is too small the scale doubles until
+    every removed pixel is covered."""
+    from scipy.ndimage import gaussian_filter
+
+    vis = (~pixmask.astype(bool)).astype(np.float64)
+    out = arr01.astype(np.float64).copy()
+    todo = ~vis.astype(bool)
+    s = float(sigma)
+    while todo.any() and s < 4 * max(arr01.shape[:2]):
+        w = gaussian_filter(vis, s, mode="reflect")
+        ok = todo & (w > 1e-3)
+        for c in range(arr01.shape[2]):
+            num = gaussian_filter(arr01[..., c] * vis, s, mode="reflect")
+            out[..., c][ok] = num[ok] / w[ok]
+        todo &= ~ok
+        s *= 2
+    if todo.any():
+        out[todo] = arr01[~pixmask.astype(bool)].mean(axis=0)
+    return out.astype(np.float32)
+
+
+# ------------------------------------------------------------------ norm-pix de-normalisation
+def _visible_patch_stats(mean: torch.Tensor, std: torch.Tensor, visible: torch.Tensor, grid, sigma: float):
+    """Stats for every patch from its visible neighbours (Gaussian-weighted over grid distance).
+
+    Visible patches keep their own statistics (they are not hidden); removed ones get a weighted average of
+    the visible patches' mean and std (the suggestion in facebookresearch/hiera#17: no ground-truth leak)."""
+    gh, gw = grid
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    pos = torch.stack([ys.reshape(-1), xs.reshape(-1)], 1).float()
+    vis_idx = visible.nonzero().squeeze(1)
+    d2 = torch.cdist(pos, pos[vis_idx]) ** 2  # (L, V)
+    w = torch.exp(-d2 / (2 * sigma**2)) + 1e-12
+    w = w / w.sum(1, keepdim=True)
+    m_hat = w @ mean[vis_idx]
+    s_hat = w @ std[vis_idx]
+    m_out = torch.where(visible[:, None], mean, m_hat)
+    s_out = torch.where(visible[:, None], std, s_hat)
+    return m_out, s_out
+
+
+@dataclass
+class ReconResult:
+    """Everything one reconstruction shows. Images are HxWx3 float32 in [0, 1]."""
+
+    original: np.ndarray
+    masked: np.ndarray  # removed patches shown in ImageNet-mean grey, as in the official demo
+    reconstruction: np.ndarray  # the model output for every patch (visible ones too), clipped
+    pasted: np.ndarray  # reconstruction in removed patches, original elsewhere
+    mask: np.ndarray  # (gh, gw), 1 = removed
+    error_map: np.ndarray  # (gh, gw) per-patch MSE of the reconstruction
+    masked_mse: float
+    psnr: float
+    visible_mse: float
+    lengths: SequenceLengths
+    flops: FlopEstimate
+    mask_obj: Mask
+    patch_size: int
+    mask_unit: int
+    seed: int | None
+    denorm: str | None
+    baselines: dict = field(default_factory=dict)  # name -> masked MSE
+    notes: list = field(default_factory=list)
+
+    @property
+    def effective_ratio(self) -> float:
+        return self.mask_obj.effective_ratio
+
+    def metrics(self) -> dict:
+        """Flat dict of the numbers, for tables and CSV export."""
+        gh, gw = self.lengths.grid
+        out = {"image_size": f"{gh * self.patch_size}x{gw * self.patch_size}", "patch_size": self.patch_size,
+               "mask_unit": self.mask_unit, "mask_ratio_effective": round(self.effective_ratio, 4),
+               "seed": self.seed, "L": self.lengths.L, "Le": self.lengths.Le, "Ld": self.lengths.Ld,
+               "masked_mse": self.masked_mse, "psnr_db": self.psnr, "visible_mse": self.visible_mse,
+               "gflops_encoder": self.flops.encoder / 1e9, "gflops_decoder": self.flops.decoder / 1e9}
+        out.update({f"{k}_mse": v for k, v in self.baselines.items()})
+        return out
+
+    def to_npz(self, path):
+        np.savez_compressed(path, original=self.original, masked=self.masked, reconstruction=self.reconstruction,
+                            pasted=self.pasted, mask=self.mask.astype(np.float32), error_map=self.error_map)
+
+
+def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: float = 0.75, seed: int = 0,
+                keep: str = "blocks", denorm: str = "visible", amp: str | None = None, fit: str = "resize",
+                with_baselines: bool = True) -> ReconResult:
+    """Mask `image` and reconstruct it with `model` (already at the wanted image/patch size: see `prepare`).
+
+    image: anything mae_core.images.load_image accepts; resized to model.cfg.img_size.
+    mask: None (random: mask_unit, mask_ratio, seed, keep), a Mask, or a (gh, gw) 0/1 grid (1 = removed).
+    denorm (norm-pix checkpoints only): 'visible' (statistics of visible neighbours), 'ground-truth' (leaks,
+    labelled) or 'raw' (the normalised output shown as an image)."""
+    cfg = model.cfg
+    if not cfg.has_decoder:
+        raise ConfigError("this checkpoint is encoder-only (no decoder weights): it cannot reconstruct; "
+                          "attention analysis still works")
+    if denorm not in DENORM_MODES:
+        raise ConfigError(f"denorm must be one of {DENORM_MODES}, got {denorm!r}")
+    grid, p = cfg.grid, cfg.patch_size
+    if mask is None:
+        mask = make_mask(grid, mask_unit, mask_ratio, seed, keep)
+    elif not isinstance(mask, Mask):
+        mask = mask_from_array(mask, grid)
+    if mask.grid != grid:
+        raise ConfigError(f"mask grid {mask.grid} does not match the model's patch grid {grid}")
+
+    device = next(model.parameters()).device
+    arr = to_array(load_image(image), cfg.img_size, fit)
+    x = normalise(arr).to(device)
+    ids_keep, ids_restore = mask.batch(1, device)
+    with torch.inference_mode(), autocast(device, amp):
+        pred = model(x, ids_keep, ids_restore).float()
+
+    notes = list(getattr(model, "approximations", ()))
+    pp, pgrid = cfg.pred_patch_size, cfg.pred_grid
+    used_denorm = None
+    if cfg.norm_pix_loss:
+        t = patchify(x.float(), pp)[0]
+        mean, std = t.mean(-1, keepdim=True), (t.var(-1, keepdim=True) + 1e-6) ** 0.5
+        used_denorm = denorm
+        if denorm == "ground-truth":
+            notes.append(LEAK_NOTE)
+            pred = pred * std + mean
+        elif denorm == "visible":
+            k = cfg.pred_downsampling
+            vis = torch.from_numpy(1 - mask.mask.numpy()).float()
+            if k > 1:
+                vis = torch.nn.functional.avg_pool2d(vis[None, None], k, k)[0, 0]
+            visible = (vis.reshape(-1) >= 1.0).to(device)
+            if not visible.any():
+                raise ConfigError("no whole prediction patch is visible: use ground-truth or raw de-normalisation")
+            sigma = 1.5 * max(1.0, mask.mask_unit / k)
+            m_hat, s_hat = _visible_patch_stats(mean.cpu(), std.cpu(), visible.cpu(), pgrid, sigma)
+            pred = pred * s_hat.to(device) + m_hat.to(device)
+            notes.append("norm-pix output de-normalised with statistics interpolated from visible patches (no leak)")
+        else:
+            notes.append("raw norm-pix output: every patch shown with zero mean and unit variance (colours are not "
+                         "recoverable without statistics)")
+    recon = denormalise(unpatchify(pred, pgrid, pp, cfg.in_chans))
+    pm = pixel_mask(mask, p)
+    grey = np.broadcast_to(IMAGENET_MEAN, arr.shape)
+    masked_img = np.where(pm[..., None] > 0, grey, arr).astype(np.float32)
+    pasted = (arr * (1 - pm[..., None]) + recon * pm[..., None]).astype(np.float32)
+    gh, gw = grid
+    err = ((recon - arr) ** 2).mean(-1).reshape(gh, p, gw, p).mean((1, 3)).astype(np.float32)
+    mse = masked_mse(recon, arr, pm)
+    vis_mse = masked_mse(recon, arr, 1 - pm)
+    lengths = sequence_lengths(cfg.img_size, p, n_keep=mask.n_keep, decoder_downsampling=cfg.decoder_downsampling)
+    flops = estimate_flops(cfg.img_size, p, mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
+                           cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=True)
+    baselines = {}
+    if with_baselines:
+        cell_px = max(1, mask.mask_unit) * p
+        baselines = {"mean_fill": masked_mse(mean_fill(arr, pm), arr, pm),
+                     "gaussian_fill": masked_mse(gaussian_fill(arr, pm, sigma=cell_px / 2), arr, pm)}
+    return ReconResult(original=arr, masked=masked_img, reconstruction=recon, pasted=pasted,
+                       mask=mask.mask.numpy().copy(), error_map=err, masked_mse=mse, psnr=psnr(mse),
+                       visible_mse=vis_mse, lengths=lengths, flops=flops, mask_obj=mask, patch_size=p,
+                       mask_unit=mask.mask_unit, seed=seed if mask.requested_ratio is not None else None,
+                       denorm=used_denorm, baselines=baselines, notes=notes)
+
+
+def mean_fill_mse(image, mask: Mask, patch_size: int, size) -> float:
+    arr = to_array(load_image(image), size)
+    pm = pixel_mask(mask, patch_size)
+    return masked_mse(mean_fill(arr, pm), arr, pm)
+
+
+# ------------------------------------------------------------------ CLI
+def cli(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mae_core reconstruct",
+                                 description="Mask an image and reconstruct it; writes an .npz of float32 images.")
+    ap.add_argument("--checkpoint", help="checkpoint file or HF directory (default: the embedded p8-m2)")
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--image-size", type=int, help="I (default: the checkpoint's native size)")
+    ap.add_argument("--patch-size", type=int, help="p (default: the checkpoint's native patch size)")
+    ap.add_argument("--mask-unit", type=int, help="m (default: the checkpoint's training mask unit, else 1)")
+    ap.add_argument("--mask-ratio", type=float, default=0.75)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", choices=("blocks", "exact"), default="blocks")
+    ap.add_argument("--mask-file", help="a .npy grid of 0/1 (1 = removed) used instead of a random mask")
+    ap.add_argument("--denorm", choices=DENORM_MODES, default="visible", help="norm-pix checkpoints only")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
+    ap.add_argument("--out", required=True, help="output .npz")
+    a = ap.parse_args(argv)
+    from .assets import DEFAULT_CHECKPOINT
+    from .checkpoints import load_checkpoint
+
+    device = resolve_device(a.device)
+    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)
+    image = load_image(a.image)
+    size = (a.image_size, a.image_size) if a.image_size else None
+    model, _ = prepare(model, size, a.patch_size)
+    mask = None
+    if a.mask_file:
+        try:
+            grid01 = np.load(a.mask_file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read mask file {a.mask_file}: {e}") from None
+        mask = mask_from_array(grid01, model.cfg.grid)
+    m = a.mask_unit if a.mask_unit is not None else max(1, int(info.mask_unit or 1))
+    res = reconstruct(model, image, mask=mask, mask_unit=m, mask_ratio=a.mask_ratio, seed=a.seed, keep=a.keep,
+                      denorm=a.denorm, amp=None if a.amp == "none" else a.amp)
+    res.to_npz(a.out)
+    L = res.lengths
+    print(f"{info.arch_name}: I={model.cfg.img_size[0]}x{model.cfg.img_size[1]} p={res.patch_size} m={res.mask_unit} "
+          f"ratio={res.effective_ratio:.3f} L={L.L} Le={L.Le} Ld={L.Ld} masked MSE={res.masked_mse:.5f} "
+          f"PSNR={res.psnr:.2f} dB -> {a.out}")
+    for n in res.notes:
+        print(f"note: {n}")
+    return 0
