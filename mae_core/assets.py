@@ -1,10 +1,12 @@
 """What ships in assets/: the embedded checkpoint family and the held-out demo images."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "assets"
-CHECKPOINT_DIR = ROOT / "checkpoints"
+# MAE_CHECKPOINT_DIR points the embedded family elsewhere (tests, or a team's own trained family).
+CHECKPOINT_DIR = Path(os.environ.get("MAE_CHECKPOINT_DIR") or ROOT / "checkpoints")
 IMAGE_DIR = ROOT / "images"
 ABLATION_DIR = ROOT / "ablations"
 
