@@ -1,0 +1,604 @@
+"""Attention analysis of a MaskedAutoencoderViT: per-head CLS and query maps, attention rollout, mean attention
+distance - with the model's fused SDPA left on and the model never mutated.
+
+How. A forward-pre-hook on each ``blk.attn`` captures that block's input x (1, T, C); the hooks are removed in a
+``finally``. After the forward, each layer's attention is recomputed from x with the module's own ``qkv``,
+``q_norm``, ``k_norm``, ``scale``, ``num_heads`` and ``head_dim`` (what timm's eager path does), softmax in float32,
+``chunk`` query rows at a time, and reduced at once to what is shown. Peak extra memory is about
+num_heads x chunk x T floats for one layer's scores plus depth x T x C for the captured inputs; no layer's full
+T x T map is ever kept, and the rollout needs no T x T matrix at all (see below). Hand-written because timm's
+AttentionExtract needs ``fused_attn=False`` (a global or per-model mutation) and calls ``model(x)`` with one input.
+
+Token conventions. T = 1 + K tokens, token 0 is CLS. In the encoder, token 1+i is patch ``ids_keep[i]`` (raster
+id), so every map goes back to the grid THROUGH ids_keep; positions the encoder did not see are NaN. In the decoder
+every raster position (mask tokens included) is a token, on ``cfg.decoder_grid``.
+
+Shapes: n layers analysed, H heads, (gh, gw) the grid of the analysed stack, K patch tokens.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .geometry import patch_centers
+from .masking import Mask, full_mask, make_mask, mask_from_array
+
+HEAD_FUSIONS = ("mean", "max", "min")
+STACKS = ("encoder", "decoder")
+
+
+# ---------------------------------------------------------------------------------------------- result types
+@dataclass(frozen=True, eq=False)
+class AttentionResult:
+    """Attention of one image through one stack (encoder or decoder). Arrays are float32 numpy.
+
+    cls_attention:   (n, H, gh, gw) CLS -> patch attention per layer and head (NaN where no token)
+    cls_to_cls:      (n, H)         CLS -> CLS weight; cls_attention summed over the grid + this = 1
+    query_attention: (n, H, gh, gw) query patch -> patch attention, or None
+    query_to_cls:    (n, H)         query -> CLS weight, or None
+    rollout:         (gh, gw)       CLS row of the attention rollout without its CLS entry
+    rollout_cls:     float          the rollout's CLS -> CLS entry (rollout summed + this = 1)
+    mean_attention_distance: (n, H) pixels of the input image
+    mad_fraction:    (n, H)         MAD / image width
+    mad_patches:     (n, H)         MAD / patch_size (token cells)
+    """
+
+    cls_attention: np.ndarray
+    cls_to_cls: np.ndarray
+    query_attention: np.ndarray | None
+    query_to_cls: np.ndarray | None
+    rollout: np.ndarray
+    rollout_cls: float
+    mean_attention_distance: np.ndarray
+    mad_fraction: np.ndarray
+    mad_patches: np.ndarray
+    layers: tuple[int, ...]  # block indices of the stack, one per leading entry of the per-layer arrays
+    stack: str  # "encoder" | "decoder"
+    grid: tuple[int, int]  # (gh, gw) of the analysed stack
+    patch_size: int  # pixel side of one grid cell (p, or p * decoder_downsampling in the decoder)
+    img_size: tuple[int, int]
+    n_tokens: int  # T: tokens in the attended sequence, CLS included
+    ids_keep: np.ndarray  # (K,) raster id of patch token 1+i
+    mask: np.ndarray | None  # (gh, gw) 1 = removed (fraction removed per cell in a downsampled decoder); None = full
+    query: tuple[int, int] | None  # (row, col) of the query on `grid`
+    head_fusion: str
+    convention: str
+    notes: list = field(default_factory=list)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.cls_attention.shape[1])
+
+    def to_npz(self, path) -> None:
+        arrays = dict(mean_attention_distance=self.mean_attention_distance, mad_fraction=self.mad_fraction,
+                      mad_patches=self.mad_patches, cls_attention=self.cls_attention, cls_to_cls=self.cls_to_cls,
+                      rollout=self.rollout, rollout_cls=np.float32(self.rollout_cls),
+                      layers=np.asarray(self.layers, dtype=np.int64), grid=np.asarray(self.grid, dtype=np.int64),
+                      patch_size=np.int64(self.patch_size), img_size=np.asarray(self.img_size, dtype=np.int64),
+                      ids_keep=self.ids_keep, stack=np.array(self.stack), convention=np.array(self.convention))
+        if self.query_attention is not None:
+            arrays.update(query_attention=self.query_attention, query_to_cls=self.query_to_cls,
+                          query=np.asarray(self.query, dtype=np.int64))
+        if self.mask is not None:
+            arrays["mask"] = self.mask
+        np.savez_compressed(path, **arrays)
+
+
+@dataclass(frozen=True, eq=False)
+class MADSummary:
+    """Mean attention distance over several images (ViT Fig. 7: one dot per head per layer).
+
+    mean_attention_distance: (n, H) pixels, mean over images; std (n, H); per_image (N, n, H);
+    mad_fraction = MAD / image width; mad_patches = MAD / patch size.
+    """
+
+    mean_attention_distance: np.ndarray
+    std: np.ndarray
+    per_image: np.ndarray
+    mad_fraction: np.ndarray
+    mad_patches: np.ndarray
+    layers: tuple[int, ...]
+    stack: str
+    patch_size: int
+    img_size: tuple[int, int]
+    n_images: int
+    convention: str
+
+
+# ---------------------------------------------------------------------------------------------- pure helpers
+def _fuse(a: torch.Tensor, head_fusion: str) -> torch.Tensor:
+    """(H, ..., T) -> (..., T) over the head axis."""
+    if head_fusion == "mean":
+        return a.mean(0)
+    if head_fusion == "max":
+        return a.amax(0)
+    if head_fusion == "min":
+        return a.amin(0)
+    raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+
+
+def _mad_rows(a_patch: torch.Tensor, a_cls: torch.Tensor | None, dist: torch.Tensor, renormalise: bool,
+              include_cls: bool) -> torch.Tensor:
+    """Attention-weighted distance of some query rows.
+
+    a_patch (H, c, K) attention to the patch keys; a_cls (H, c) attention to CLS or None; dist (c, K) pixels.
+    Returns (H, c): sum_j a_ij d_ij, divided by the row mass over the counted keys when `renormalise`
+    (patch keys, plus the CLS key at distance 0 when `include_cls`)."""
+    num = (a_patch * dist.to(a_patch.dtype)).sum(-1)
+    if not renormalise:
+        return num
+    den = a_patch.sum(-1)
+    if include_cls and a_cls is not None:
+        den = den + a_cls
+    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+def distance_matrix(grid, patch_size: int, positions=None) -> torch.Tensor:
+    """(K, K) Euclidean pixel distance between the centres of the patches `positions` (raster ids; default all),
+    from geometry.patch_centers via torch.cdist (float64)."""
+    c = torch.from_numpy(patch_centers(grid, patch_size))
+    if positions is not None:
+        c = c[torch.as_tensor(np.asarray(positions), dtype=torch.long)]
+    return torch.cdist(c, c)
+
+
+def mean_attention_distance(attn, grid, patch_size: int, *, positions=None, has_cls: bool = True,
+                            renormalise: bool = True, include_cls: bool = False) -> np.ndarray:
+    """Mean attention distance of one layer's full attention, in pixels (the reference form, for small T).
+
+    attn: (H, T, T) or (T, T) post-softmax attention; with ``has_cls`` token 0 is CLS and T = 1 + K, else T = K.
+    positions: (K,) raster id of each patch token (default 0..K-1, i.e. the full grid in raster order).
+    Returns (H,) (or a scalar array for 2-D input): mean over the K patch queries of sum_j A_ij d(i, j) over the
+    patch keys j, d the pixel distance between patch centres. The CLS row is never a query. The CLS key is dropped;
+    with ``renormalise`` each row is divided by its patch-key mass (our default), without it not (Kornblith /
+    keras-io probing_vits); ``include_cls`` counts the CLS key as a key at distance 0 (so it stays in the mass).
+    """
+    a = torch.as_tensor(np.asarray(attn) if not isinstance(attn, torch.Tensor) else attn).double()
+    squeeze = a.ndim == 2
+    if squeeze:
+        a = a[None]
+    if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
+        raise ConfigError(f"attention must be (H, T, T) or (T, T), got {tuple(a.shape)}")
+    o = 1 if has_cls else 0
+    K = a.shape[-1] - o
+    gh, gw = grid
+    if positions is None:
+        if K != gh * gw:
+            raise ConfigError(f"{K} patch tokens do not fill the {gh}x{gw} grid; pass their positions")
+        positions = np.arange(K)
+    d = distance_matrix(grid, patch_size, positions)
+    a_cls = a[:, o:, 0] if has_cls else None
+    rows = _mad_rows(a[:, o:, o:], a_cls, d, renormalise, include_cls and has_cls)
+    out = rows.mean(-1).numpy()
+    return out[0] if squeeze else out
+
+
+def attention_rollout(attentions: Sequence, head_fusion: str = "mean") -> torch.Tensor:
+    """Reference attention rollout (Abnar & Zuidema 2020) over full matrices, for small T and tests.
+
+    attentions: per block in forward order, (H, T, T) post-softmax. Per block: fuse heads, A' = 0.5 A + 0.5 I,
+    divide each row by its sum (keepdim: vit-explain issue #16 divides columns), then R = A'_n ... A'_1.
+    Returns R (T, T) float64; R[0] is the rollout from CLS; every row sums to 1."""
+    result = None
+    for a in attentions:
+        a = torch.as_tensor(a).double()
+        fused = _fuse(a, head_fusion)
+        t = fused.shape[-1]
+        fused = 0.5 * fused + 0.5 * torch.eye(t, dtype=fused.dtype)
+        fused = fused / fused.sum(-1, keepdim=True)
+        result = fused if result is None else fused @ result
+    if result is None:
+        raise ConfigError("attention rollout needs at least one layer")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- layer reduction
+@torch.no_grad()
+def _reduce_layer(attn, x: torch.Tensor, *, maps: bool, query_tok: int | None, coords: torch.Tensor | None,
+                  chunk: int, head_fusion: str, r: torch.Tensor | None, renormalise: bool, include_cls: bool):
+    """Recompute one block's attention from its input and reduce it chunk by chunk.
+
+    attn: the block's timm Attention; x (1, T, C) its input; coords (K, 2) pixel centres of patch tokens 1..K
+    (sequence order). With ``maps``: CLS row (H, T), query row (H, T) and MAD (H,). With ``r`` (T,) the rollout
+    row vector: returns r @ A'_this_layer (T,). Never holds more than H x chunk x T scores."""
+    H = attn.num_heads
+    hd = getattr(attn, "head_dim", x.shape[-1] // H)
+    T = x.shape[1]
+    qkv = attn.qkv(x).reshape(1, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # (3, 1, H, T, hd)
+    q, k = qkv[0], qkv[1]
+    if getattr(attn, "q_norm", None) is not None:
+        q = attn.q_norm(q)
+    if getattr(attn, "k_norm", None) is not None:
+        k = attn.k_norm(k)
+    q = q[0].float() * float(attn.scale)  # (H, T, hd), scores and softmax in float32 (also under autocast)
+    kt = k[0].float().transpose(-2, -1)  # (H, hd, T)
+    del qkv
+    out = {}
+    cls_row = q_row = None
+    mad_sum = torch.zeros(H, dtype=torch.float64, device=x.device) if maps else None
+    r_new = torch.zeros(T, dtype=torch.float32, device=x.device) if r is not None else None
+    for s in range(0, T, chunk):
+        e = min(T, s + chunk)
+        with torch.autocast(x.device.type, enabled=False):
+            a = torch.softmax(q[:, s:e] @ kt, dim=-1)  # (H, c, T)
+        if maps:
+            if s == 0:
+                cls_row = a[:, 0].clone()
+            if query_tok is not None and s <= query_tok < e:
+                q_row = a[:, query_tok - s].clone()
+            lo = max(s, 1)
+            if lo < e:
+                rows = a[:, lo - s:]
+                d = torch.cdist(coords[lo - 1:e - 1], coords)  # (c', K) pixels
+                mad_sum += _mad_rows(rows[..., 1:], rows[..., 0], d, renormalise, include_cls).sum(-1).double()
+        if r is not None:
+            fused = _fuse(a, head_fusion) * 0.5  # (c, T)
+            idx = torch.arange(e - s, device=x.device)
+            fused[idx, idx + s] += 0.5
+            fused = fused / fused.sum(-1, keepdim=True)
+            r_new += r[s:e] @ fused
+        del a
+    if maps:
+        out.update(cls_row=cls_row, q_row=q_row, mad=(mad_sum / max(T - 1, 1)).float())
+    if r is not None:
+        out["r"] = r_new
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+class _StopForward(Exception):
+    """Raised by the last needed hook: the rest of the forward is not needed."""
+
+
+def _parse_layers(layers, cfg) -> tuple[str, list[int]]:
+    stack, idx = "encoder", None
+    if isinstance(layers, str):
+        name, _, rest = layers.partition(":")
+        stack = name.strip() or "encoder"
+        if rest.strip():
+            try:
+                idx = [int(t) for t in rest.split(",") if t.strip()]
+            except ValueError:
+                raise ConfigError(f"layers must look like 'encoder', 'decoder' or 'encoder:0,-1', got {layers!r}") from None
+    elif isinstance(layers, (int, np.integer)):
+        idx = [int(layers)]
+    else:
+        try:
+            idx = [int(t) for t in layers]
+        except (TypeError, ValueError):
+            raise ConfigError(f"layers must be 'encoder', 'decoder' or block indices, got {layers!r}") from None
+    if stack not in STACKS:
+        raise ConfigError(f"layers must name a stack in {STACKS}, got {stack!r}")
+    if stack == "decoder" and not cfg.has_decoder:
+        raise ConfigError("this checkpoint has no decoder (encoder only): use layers='encoder'")
+    depth = cfg.depth if stack == "encoder" else cfg.decoder_depth
+    if idx is None:
+        idx = list(range(depth))
+    out = []
+    for i in idx:
+        if not -depth <= i < depth:
+            raise ConfigError(f"layer {i} is out of range for the {depth}-block {stack}")
+        out.append(i % depth)
+    if not out:
+        raise ConfigError("no layer selected")
+    return stack, sorted(set(out))
+
+
+def _as_image_tensor(model, image) -> torch.Tensor:
+    cfg = model.cfg
+    if not isinstance(image, torch.Tensor):
+        from .images import to_tensor  # lazy: images pulls in PIL
+
+        image = to_tensor(image, cfg.img_size)
+    if image.ndim == 3:
+        image = image[None]
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != cfg.in_chans:
+        raise ConfigError(f"expected one normalised image (1, {cfg.in_chans}, H, W), got {tuple(image.shape)}")
+    if tuple(image.shape[-2:]) != tuple(cfg.img_size):
+        raise ConfigError(f"the image is {image.shape[-2]}x{image.shape[-1]} but the model expects "
+                          f"{cfg.img_size[0]}x{cfg.img_size[1]}; resize it (mae_core.images.to_tensor) or adapt "
+                          f"the model (mae_core.reconstruct.prepare)")
+    p = next(model.parameters())
+    return image.to(device=p.device, dtype=p.dtype if p.dtype.is_floating_point else torch.float32)
+
+
+def _as_mask(mask, grid) -> Mask:
+    if mask is None:
+        return full_mask(grid)
+    if not isinstance(mask, Mask):
+        mask = mask_from_array(mask, grid)
+    if tuple(mask.grid) != tuple(grid):
+        raise ConfigError(f"mask grid {mask.grid} does not match the model's patch grid {grid}")
+    return mask
+
+
+def _query_rc(query, grid) -> tuple[int, int]:
+    gh, gw = grid
+    if isinstance(query, (int, np.integer)):
+        if not 0 <= int(query) < gh * gw:
+            raise ConfigError(f"query patch {int(query)} is outside the {gh}x{gw} grid (0..{gh * gw - 1})")
+        return divmod(int(query), gw)
+    try:
+        r, c = (int(v) for v in query)
+    except (TypeError, ValueError):
+        raise ConfigError(f"query must be (row, col) or a raster index, got {query!r}") from None
+    if not (0 <= r < gh and 0 <= c < gw):
+        raise ConfigError(f"query patch ({r}, {c}) is outside the {gh}x{gw} grid")
+    return r, c
+
+
+def _autocast(device: torch.device, amp):
+    from .reconstruct import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
+
+    return autocast(device, amp)
+
+
+def _mad_convention(renormalise, include_cls, img_size, p) -> str:
+    if include_cls:
+        mad = "CLS key counted as a key at distance 0 (its mass stays in the row; equals the Kornblith form)"
+    elif renormalise:
+        mad = "CLS key dropped and each query row renormalised over the patch keys (default)"
+    else:
+        mad = "CLS key dropped without renormalising (Kornblith gist / keras-io probing_vits)"
+    return (f"Mean attention distance: CLS query row excluded; {mad}; Euclidean distance between cell centres in "
+            f"pixels of the {img_size[0]}x{img_size[1]} input (cell = {p} px); mean over the query patches; "
+            f"mad_fraction = MAD / image width ({img_size[1]} px); mad_patches = MAD / {p}.")
+
+
+def _tokens_convention(stack, grid) -> str:
+    if stack == "encoder":
+        return "Encoder tokens: CLS + visible patches, placed on the grid through ids_keep, NaN where not seen."
+    return f"Decoder tokens: CLS + every cell of the {grid[0]}x{grid[1]} decoder grid (mask tokens included)."
+
+
+def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img_size, grid, p) -> str:
+    return (f"{_tokens_convention(stack, grid)} Attention = softmax(q k^T * scale) recomputed in float32 from each "
+            f"block's input (pre-dropout, per head). Maps are rows of it without the CLS column, not "
+            f"renormalised: map summed + *_to_cls = 1. Rollout (Abnar & Zuidema): heads fused by {head_fusion}, "
+            f"A' = 0.5 A + 0.5 I, rows renormalised (keepdim), chained over {stack} blocks "
+            f"{layers_rolled[0]}..{layers_rolled[-1]}; shown: the CLS row without its CLS entry (rollout_cls). "
+            + _mad_convention(renormalise, include_cls, img_size, p))
+
+
+def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, include_cls_in_mad, chunk, amp,
+         want_maps: bool = True, want_rollout: bool = True):
+    cfg = model.cfg
+    if head_fusion not in HEAD_FUSIONS:
+        raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+    chunk = int(chunk)
+    if chunk < 1:
+        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    stack, sel = _parse_layers(layers, cfg)
+    x = _as_image_tensor(model, image)
+    mask = _as_mask(mask, cfg.grid)
+    device = x.device
+    qrc = _query_rc(query, cfg.grid) if query is not None else None
+
+    # token -> grid geometry of the analysed stack
+    if stack == "encoder":
+        grid, cell = cfg.grid, cfg.patch_size
+        ids = mask.ids_keep.clone().long()
+        blocks = model.blocks
+        removed = None if mask.n_keep == mask.L else mask.mask.numpy().astype(np.float32)
+        query_tok = None
+        if qrc is not None:
+            rid = qrc[0] * grid[1] + qrc[1]
+            hit = (ids == rid).nonzero()
+            if hit.numel() == 0:
+                raise ConfigError(f"query patch {qrc} is removed by the mask: the encoder does not see it; "
+                                  f"pick a visible patch or use layers='decoder'")
+            query_tok = 1 + int(hit[0, 0])
+    else:
+        kd = cfg.decoder_downsampling
+        grid, cell = cfg.decoder_grid, cfg.patch_size * kd
+        ids = torch.arange(grid[0] * grid[1])
+        blocks = model.decoder_blocks
+        removed = None
+        if mask.n_keep != mask.L:
+            m = mask.mask.float()[None, None]
+            removed = (F.avg_pool2d(m, kd, kd) if kd > 1 else m)[0, 0].numpy().astype(np.float32)
+        if qrc is not None:
+            qrc = (qrc[0] // kd, qrc[1] // kd)
+        query_tok = None if qrc is None else 1 + qrc[0] * grid[1] + qrc[1]
+
+    last = sel[-1]
+    needed = list(range(last + 1)) if want_rollout else sel
+    captured: dict[int, torch.Tensor] = {}
+    handles = []
+
+    def make_hook(i):
+        def hook(module, args, kwargs):
+            if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
+                raise ConfigError("attention analysis does not support attention masks")
+            captured[i] = (args[0] if args else kwargs["x"]).detach()
+            if i == last:
+                raise _StopForward
+        return hook
+
+    ids_keep, ids_restore = mask.batch(1, device)
+    try:
+        for i in needed:
+            handles.append(blocks[i].attn.register_forward_pre_hook(make_hook(i), with_kwargs=True))
+        with torch.no_grad(), _autocast(device, amp):
+            try:
+                latent = model.forward_encoder(x, ids_keep)
+                if stack == "decoder":
+                    model.forward_decoder(latent, ids_restore)
+            except _StopForward:
+                pass
+    finally:
+        for h in handles:
+            h.remove()
+    if sorted(captured) != needed:
+        raise RuntimeError(f"attention hooks fired for blocks {sorted(captured)}, expected {needed}")
+
+    T = captured[needed[0]].shape[1]
+    coords = torch.from_numpy(patch_centers(grid, cell)).float().to(device)[ids.to(device)]  # (K, 2) sequence order
+    r = None
+    if want_rollout:
+        r = torch.zeros(T, dtype=torch.float32, device=device)
+        r[0] = 1.0
+    per = {}
+    with torch.no_grad(), _autocast(device, amp):
+        for i in reversed(needed):  # reverse: the rollout's CLS row is e0 A'_n ... A'_1, a vector-matrix chain
+            blk_out = _reduce_layer(blocks[i].attn, captured.pop(i), maps=want_maps and i in sel,
+                                    query_tok=query_tok, coords=coords, chunk=chunk, head_fusion=head_fusion,
+                                    r=r, renormalise=renormalise_mad, include_cls=include_cls_in_mad)
+            if want_rollout:
+                r = blk_out["r"]
+            if want_maps and i in sel:
+                per[i] = blk_out
+    return dict(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
+                qrc=qrc, T=T, per=per, r=r)
+
+
+def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
+    """(..., K) values of patch tokens -> (..., gh, gw) with NaN where no token."""
+    gh, gw = grid
+    v = vals.detach().float().cpu().numpy()
+    out = np.full(v.shape[:-1] + (gh * gw,), np.nan, dtype=np.float32)
+    out[..., ids.cpu().numpy()] = v
+    return out.reshape(v.shape[:-1] + (gh, gw))
+
+
+def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusion: str = "mean",
+            renormalise_mad: bool = True, include_cls_in_mad: bool = False, chunk: int = 256,
+            amp=None) -> AttentionResult:
+    """Attention maps, rollout and mean attention distance of one image; the model is not mutated.
+
+    model: MaskedAutoencoderViT (any device); its fused SDPA forward is used as is.
+    image: (1, 3, H, W) or (3, H, W) ImageNet-normalised tensor with (H, W) == model.cfg.img_size, or anything
+           mae_core.images.load_image accepts (resized to model.cfg.img_size).
+    mask: None (the full image: ids_keep = all L patches), a mae_core.masking.Mask, or a (gh, gw) 0/1 grid
+          (1 = removed); the encoder sees only ids_keep.
+    query: (row, col) on the model's patch grid or its raster index; its row of attention is returned
+           (ConfigError if the mask removed it and the stack is the encoder).
+    layers: 'encoder' | 'decoder' | 'encoder:0,-1' | 'decoder:2' | int | [ints] (encoder block indices).
+            The rollout runs over blocks 0..max(selected) of that stack.
+    head_fusion: 'mean' | 'max' | 'min' (rollout only).
+    chunk: query rows per softmax; peak extra memory ~ num_heads x chunk x T float32.
+    amp: None | 'bf16' | 'fp16' autocast on CUDA (scores and softmax stay float32).
+    Returns AttentionResult (see its docstring for shapes)."""
+    out = _run(model, image, mask=mask, query=query, layers=layers, head_fusion=head_fusion,
+               renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp)
+    cfg, sel, ids, grid, per = out["cfg"], out["sel"], out["ids"], out["grid"], out["per"]
+    cls_rows = torch.stack([per[i]["cls_row"] for i in sel])  # (n, H, T)
+    q_rows = torch.stack([per[i]["q_row"] for i in sel]) if out["qrc"] is not None else None
+    mad = torch.stack([per[i]["mad"] for i in sel]).cpu().numpy().astype(np.float32)  # (n, H)
+    r = out["r"]
+    img_w = cfg.img_size[1]
+    return AttentionResult(
+        cls_attention=_to_grid(cls_rows[..., 1:], ids, grid),
+        cls_to_cls=cls_rows[..., 0].float().cpu().numpy(),
+        query_attention=None if q_rows is None else _to_grid(q_rows[..., 1:], ids, grid),
+        query_to_cls=None if q_rows is None else q_rows[..., 0].float().cpu().numpy(),
+        rollout=_to_grid(r[1:], ids, grid),
+        rollout_cls=float(r[0]),
+        mean_attention_distance=mad,
+        mad_fraction=mad / img_w,
+        mad_patches=mad / out["cell"],
+        layers=tuple(sel), stack=out["stack"], grid=tuple(grid), patch_size=int(out["cell"]),
+        img_size=tuple(cfg.img_size), n_tokens=int(out["T"]), ids_keep=ids.cpu().numpy(), mask=out["removed"],
+        query=out["qrc"], head_fusion=head_fusion,
+        convention=_convention(out["stack"], head_fusion, out["needed"], renormalise_mad, include_cls_in_mad,
+                               cfg.img_size, grid, out["cell"]))
+
+
+def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_mad: bool = True,
+                    include_cls_in_mad: bool = False, chunk: int = 256, amp=None) -> MADSummary:
+    """Mean attention distance averaged over images (ViT Fig. 7 / Fig. 11: one dot per head per layer).
+
+    images: an iterable of what `analyze` accepts (a (N, 3, H, W) tensor is split into N images).
+    Computes only the MAD (no maps, no rollout). Returns MADSummary with (n, H) arrays."""
+    if isinstance(images, torch.Tensor) and images.ndim == 4:
+        images = list(images.split(1))
+    vals = []
+    res = None
+    for img in images:
+        res = _run(model, img, mask=mask, query=None, layers=layers, head_fusion="mean",
+                   renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp,
+                   want_rollout=False)
+        vals.append(torch.stack([res["per"][i]["mad"] for i in res["sel"]]).cpu().numpy())
+    if not vals:
+        raise ConfigError("mad_over_images needs at least one image")
+    per_image = np.stack(vals).astype(np.float32)  # (N, n, H)
+    mad = per_image.mean(0)
+    cfg = res["cfg"]
+    return MADSummary(mean_attention_distance=mad, std=per_image.std(0), per_image=per_image,
+                      mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res["cell"], layers=tuple(res["sel"]),
+                      stack=res["stack"], patch_size=int(res["cell"]), img_size=tuple(cfg.img_size),
+                      n_images=len(vals),
+                      convention=f"{_tokens_convention(res['stack'], res['grid'])} "
+                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res['cell'])}"
+                                 f" Averaged over {len(vals)} images.")
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def _parse_query(text: str | None):
+    if text is None:
+        return None
+    parts = [t for t in text.replace(" ", "").split(",") if t]
+    try:
+        vals = [int(t) for t in parts]
+    except ValueError:
+        raise ConfigError(f"--query must be ROW,COL or a raster index, got {text!r}") from None
+    if len(vals) == 1:
+        return vals[0]
+    if len(vals) == 2:
+        return tuple(vals)
+    raise ConfigError(f"--query must be ROW,COL or a raster index, got {text!r}")
+
+
+def cli(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mae_core attention",
+                                 description="Per-head attention maps, attention rollout and mean attention "
+                                             "distance of one image; writes an .npz.")
+    ap.add_argument("--checkpoint", help="checkpoint file (default: the embedded default checkpoint)")
+    ap.add_argument("--image", help="image file (default: the default demo image)")
+    ap.add_argument("--image-size", type=int, help="I (default: the checkpoint's native size)")
+    ap.add_argument("--patch-size", type=int, help="p (default: the checkpoint's native patch size)")
+    ap.add_argument("--query", help="query patch as ROW,COL on the patch grid (or a raster index)")
+    ap.add_argument("--layers", default="encoder", help="encoder | decoder | encoder:0,-1 (default: encoder)")
+    ap.add_argument("--head-fusion", choices=HEAD_FUSIONS, default="mean", help="for the rollout")
+    ap.add_argument("--mask-ratio", type=float, default=0.0, help="0 = the full image (default, as in ViT)")
+    ap.add_argument("--mask-unit", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-renormalise-mad", action="store_true",
+                    help="Kornblith/keras convention: drop the CLS column without renormalising rows")
+    ap.add_argument("--chunk", type=int, default=256, help="query rows per softmax (memory ~ heads x chunk x T)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
+    ap.add_argument("--out", required=True, help="output .npz")
+    a = ap.parse_args(argv)
+    from .assets import DEFAULT_CHECKPOINT, default_image
+    from .checkpoints import load_checkpoint
+    from .images import load_image
+    from .reconstruct import prepare, resolve_device
+
+    query = _parse_query(a.query)
+    device = resolve_device(a.device)
+    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)
+    size = (a.image_size, a.image_size) if a.image_size else None
+    model, notes = prepare(model, size, a.patch_size)
+    image = load_image(a.image or default_image())
+    mask = None
+    if a.mask_ratio > 0:
+        mask = make_mask(model.cfg.grid, a.mask_unit, a.mask_ratio, a.seed)
+    res = analyze(model, image, mask=mask, query=query, layers=a.layers, head_fusion=a.head_fusion,
+                  renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk, amp=None if a.amp == "none" else a.amp)
+    res.to_npz(a.out)
+    mad = res.mean_attention_distance.mean(1)
+    gh, gw = res.grid
+    print(f"{getattr(info, 'arch_name', '') or model.cfg.name or 'model'}: {res.stack} "
+          f"I={res.img_size[0]}x{res.img_size[1]} grid={gh}x{gw} T={res.n_tokens} layers={len(res.layers)} "
+          f"heads={res.num_heads} -> {a.out}")
+    print("mean attention distance per layer (px, head mean): " + " ".join(f"{v:.1f}" for v in mad))
+    for n in notes:
+        print(f"note: {n}")
+    return 0
