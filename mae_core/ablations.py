@@ -452,7 +452,10 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     SEEN points are filled markers on solid lines, DERIVED points open markers on dashed lines, MEASURED
     points (ours) diamonds with mean +- std over images/seeds. Hover shows study, table, status and source.
     Rows with setting 'baseline' become horizontal dotted lines in the panels of the same study, model and
-    metric; 'released configuration' rows become vertical dotted lines in panels whose x axis is that setting.
+    metric whose table the baseline's table names (e.g. 'paper text (Table 1, Figure 5)'), when they lie near
+    the panel's values (so a distant reference level does not flatten a 0.5-point ablation);
+    'released configuration' rows become vertical dotted lines in measured panels whose x axis is that setting
+    (e.g. Long-Seq MAE's L=784 on our L sweep).
     `measured_rows` are drawn in their own panels beside the study's (e.g. our sweep beside the paper).
     Categorical x values (e.g. 'pixel (w/ norm)') are drawn as markers only, in file order.
     """
@@ -470,6 +473,16 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     panels = _panels(own)
     mpanels = _panels(measured)
     keys = [("own", k) for k in panels] + [("measured", k) for k in mpanels]
+    if not keys and any(r["metric"] == RELEASED_CONFIG for r in own):
+        cfg_rows = [r for r in own if r["metric"] == RELEASED_CONFIG]
+        cells = [[r["model"] for r in cfg_rows], [r["setting"] for r in cfg_rows],
+                 [r["setting_value"] for r in cfg_rows], [r["status"] for r in cfg_rows],
+                 [f"{r['source']}: {r['table']}" for r in cfg_rows], [r.get("note") or "" for r in cfg_rows]]
+        fig = go.Figure(go.Table(header=dict(values=["model", "setting", "value", "status", "source", "note"]),
+                                 cells=dict(values=cells), columnwidth=[70, 90, 60, 60, 200, 260]))
+        fig.update_layout(title=f"{study}: released configuration (no numeric ablation rows stored yet)",
+                          height=min(900, 120 + 28 * len(cfg_rows)))
+        return fig
     if not keys:
         fig = go.Figure()
         fig.add_annotation(text=f"No plottable rows for {study!r}"
@@ -491,11 +504,12 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
         tbl, setting, met = key
         numeric_x = all(_num(r["setting_value"]) is not None for r in prow_rows)
         groups: OrderedDict = OrderedDict()
-        for r in prow_rows:
-            groups.setdefault((_series_label(r, prow_rows), r["status"]), []).append(r)
-        for (label, status), grp in groups.items():
-            style = _STYLE.get(status, _STYLE["SEEN"])
-            if status == "MEASURED":
+        for r in prow_rows:  # published rows: one line per series, SEEN/DERIVED told apart per point
+            key_ = (_series_label(r, prow_rows), "MEASURED" if r["status"] == "MEASURED" else "published")
+            groups.setdefault(key_, []).append(r)
+        for (label, kind_), grp in groups.items():
+            if kind_ == "MEASURED":
+                style = _STYLE["MEASURED"]
                 agg: OrderedDict = OrderedDict()
                 for r in grp:
                     agg.setdefault(r["setting_value"], []).append(r)
@@ -517,31 +531,43 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                     order = sorted(range(len(xs)), key=lambda j: xs[j])
                     xs, ys, es, texts = ([a[j] for j in order] for a in (xs, ys, es, texts))
                 err = dict(type="data", array=es, visible=True)
+                symbols, dash, name = style["symbol"], style["dash"], f"{label} [MEASURED]"
             else:
-                pts = [(_num(r["setting_value"]) if numeric_x else r["setting_value"], r["value"], _hover(r))
-                       for r in grp]
+                pts = [(_num(r["setting_value"]) if numeric_x else r["setting_value"], r["value"], _hover(r),
+                        r["status"]) for r in grp]
                 if numeric_x:
                     pts.sort(key=lambda t: t[0])
                 xs, ys, texts = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
+                statuses = [p[3] for p in pts]
+                symbols = [_STYLE.get(st, _STYLE["SEEN"])["symbol"] for st in statuses]
+                derived = "DERIVED" in statuses
+                dash = _STYLE["DERIVED"]["dash"] if derived else _STYLE["SEEN"]["dash"]
+                name = f"{label} [{'/'.join(sorted(set(statuses), reverse=True))}]"
                 err = None
-            name = f"{label} [{status}]"
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, error_y=err, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
                 name=name, legendgroup=name, showlegend=name not in seen_legend,
-                marker=dict(symbol=style["symbol"], size=9, line=dict(width=2)),
-                line=dict(dash=style["dash"]), hovertext=texts, hoverinfo="text"), row=prow, col=pcol)
+                marker=dict(symbol=symbols, size=9, line=dict(width=2)),
+                line=dict(dash=dash), hovertext=texts, hoverinfo="text"), row=prow, col=pcol)
             seen_legend.add(name)
         models = {r["model"] for r in prow_rows}
+        family = tbl.split("(")[0].strip()
+        lo, hi = min(r["value"] for r in prow_rows), max(r["value"] for r in prow_rows)
+        pad = 2 * max(hi - lo, 1.0)
         for b in baselines:
-            if kind == "own" and b["metric"] == met and b["model"] in models:
+            if (kind == "own" and b["metric"] == met and b["model"] in models and family in b["table"]
+                    and lo - pad <= b["value"] <= hi + pad):
                 fig.add_hline(y=b["value"], line_dash="dot", line_color="grey", row=prow, col=pcol,
                               annotation_text=f"{b['setting_value']}: {b['value']:g} [{b['status']}]",
                               annotation_font_size=10)
-        if numeric_x:
+        if numeric_x and kind == "measured":
+            drawn = set()
             for c in configs:
-                if c["setting"] == setting and _num(c["setting_value"]) is not None:
-                    fig.add_vline(x=_num(c["setting_value"]), line_dash="dot", line_color="firebrick",
-                                  row=prow, col=pcol, annotation_text=f"{c['study']} {c['model']} released",
+                x = _num(c["setting_value"])
+                if c["setting"] == setting and x is not None and (c["study"], x) not in drawn:
+                    drawn.add((c["study"], x))
+                    fig.add_vline(x=x, line_dash="dot", line_color="firebrick", row=prow, col=pcol,
+                                  annotation_text=f"{c['study']} released: {setting}={c['setting_value']}",
                                   annotation_font_size=10)
         fig.update_xaxes(title_text=setting, row=prow, col=pcol,
                          type="log" if setting in ("L", "pretrain_epochs") and numeric_x else None)

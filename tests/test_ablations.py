@@ -1,0 +1,367 @@
+"""Ablation data: shipped files valid, published numbers equal to the reference, per-row errors, plots."""
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from mae_core import ablations as ab
+from mae_core.ablations import (AblationError, SCHEMA, captions_for, figure_for, load_ablation_file, load_all,
+                                load_annotations, studies, to_csv)
+from mae_core.assets import ABLATION_DIR
+from mae_core.errors import MAEError
+
+REF = Path("/work/shared/reference/published-numbers.md")
+FT, LIN = "IN-1K fine-tune top-1 (%)", "IN-1K linear probe top-1 (%)"
+needs_ref = pytest.mark.skipif(not REF.is_file(), reason="published-numbers.md not on this machine")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_all(ABLATION_DIR)
+
+
+# ------------------------------------------------------------------ an independent markdown reader
+def md_table_after(text: str, marker: str) -> list[list[str]]:
+    """Cells of the first markdown table after the first line containing `marker` (separator rows dropped)."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if marker in ln)
+    out, i = [], start + 1
+    while i < len(lines) and not lines[i].lstrip().startswith("|"):
+        i += 1
+    while i < len(lines) and lines[i].lstrip().startswith("|"):
+        cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            out.append(cells)
+        i += 1
+    assert out, marker
+    return out
+
+
+def horizontal(text, marker, names):
+    """A table with x values in the header row and one row per metric: {(x, metric): value}."""
+    t = md_table_after(text, marker)
+    xs = t[0][1:]
+    res = {}
+    for row in t[1:]:
+        for x, v in zip(xs, row[1:]):
+            res[(x, names[row[0]])] = float(v)
+    return res
+
+
+def csv_values(rows, study, table):
+    return {(r["setting_value"], r["model"], r["metric"]): r["value"]
+            for r in rows if r["study"] == study and r["table"] == table}
+
+
+def reference_numbers(text):
+    """(table -> {(setting_value, model, metric): value}) for the published tables we ship, read from markdown."""
+    exp = {}
+    names = {"ft": FT, "lin": LIN}
+    for table, marker in (("Table 1(a)", "(a) decoder depth"), ("Table 1(b)", "(b) decoder width")):
+        exp[table] = {(x, "ViT-L/16", m): v for (x, m), v in horizontal(text, marker, names).items()}
+    line = next(ln for ln in text.splitlines() if ln.startswith("(c) mask token"))
+    c = {}
+    for case, pat in (("encoder w/ [M]", r"w/ \[M\] gives ft ([\d.]+), lin ([\d.]+), FLOPs ([\d.]+)×"),
+                      ("encoder w/o [M]", r"w/o \[M\] gives ft ([\d.]+), lin ([\d.]+), FLOPs ([\d.]+)×")):
+        ft, lin, fl = map(float, re.search(pat, line).groups())
+        c.update({(case, "ViT-L/16", FT): ft, (case, "ViT-L/16", LIN): lin,
+                  (case, "ViT-L/16", "FLOPs (relative to encoder w/o [M], x)"): fl})
+    exp["Table 1(c)"] = c
+    for table, marker in (("Table 1(d)", "(d) reconstruction target"), ("Table 1(e)", "(e) data augmentation")):
+        t = md_table_after(text, marker)
+        exp[table] = {}
+        for row in t[1:]:
+            exp[table][(row[0], "ViT-L/16", FT)] = float(row[1])
+            exp[table][(row[0], "ViT-L/16", LIN)] = float(row[2])
+    t = md_table_after(text, "(f) mask sampling")
+    exp["Table 1(f)"] = {}
+    for case, ratio, ft, lin in t[1:]:
+        exp["Table 1(f)"][(f"{case} ({ratio}%)", "ViT-L/16", FT)] = float(ft)
+        exp["Table 1(f)"][(f"{case} ({ratio}%)", "ViT-L/16", LIN)] = float(lin)
+    fig5 = horizontal(text, "### 2.1 Masking ratio", {"fine-tune top-1": FT, "linear probe top-1": LIN})
+    exp["Figure 5"] = {(str(int(x) / 100), "ViT-L/16", m): v for (x, m), v in fig5.items()}
+    fig7 = horizontal(text, "Figure 7, training schedule", names)
+    exp["Figure 7"] = {(x, "ViT-L/16", m): v for (x, m), v in fig7.items()}
+    # Table 3: the MAE row, then the other methods written as text
+    t = md_table_after(text, "Table 3, IN-1K fine-tune top-1")
+    models = {"ViT-B": "ViT-B/16", "ViT-L": "ViT-L/16", "ViT-H": "ViT-H/14", "ViT-H448": "ViT-H/14 (448 px)"}
+    exp["Table 3"] = {("MAE", models[m], FT): float(v) for m, v in zip(t[0][1:], t[1][1:])}
+    other = next(ln for ln in text.splitlines() if ln.startswith("Other rows in the same table"))
+    short = {"B": "ViT-B/16", "L": "ViT-L/16", "H": "ViT-H/14"}
+    for method, label in (("scratch \\(authors' impl\\.\\)", "scratch (authors' impl.)"), ("DINO", "DINO"),
+                          ("MoCo v3", "MoCo v3"), ("BEiT", "BEiT")):
+        part = re.search(method + r"((?: [BLH] [\d.]+,?)+)", other).group(1)
+        for m, v in re.findall(r"([BLH]) ([\d.]+)", part):
+            exp["Table 3"][(label, short[m], FT)] = float(v.rstrip("."))
+    best = re.search(r"Previous best using IN-1K only: ([\d.]+) \(512 px\)", other).group(1)
+    exp["Table 3"][("previous best (IN-1K only, 512 px)", "any (previous best, IN-1K only)", FT)] = float(best)
+    # Table 2 (wall-clock)
+    t = md_table_after(text, "Table 2, wall-clock")
+    exp["Table 2"] = {}
+    for enc, dd, ft, hrs, spd in t[1:]:
+        model = "ViT-L/16" if enc.startswith("ViT-L") else "ViT-H/14"
+        case = f"{enc.replace(',', '')}, dec {dd}"
+        if ft != "–":
+            exp["Table 2"][(case, model, FT)] = float(ft)
+        exp["Table 2"][(case, model, "pre-training wall-clock (hours, 800 ep, 128 TPU-v3 cores)")] = \
+            float(re.match(r"[\d.]+", hrs).group(0))
+        if spd != "–":
+            exp["Table 2"][(case, model, "wall-clock speedup vs encoder w/ [M] (x)")] = float(spd.rstrip("×"))
+    # Tables 4 and 5
+    t = md_table_after(text, "Table 4, COCO Mask R-CNN")
+    exp["Table 4"] = {}
+    for pre, bb, bl, mb, ml in t[1:]:
+        for model, met, v in (("ViT-B/16", "COCO APbox", bb), ("ViT-L/16", "COCO APbox", bl),
+                              ("ViT-B/16", "COCO APmask", mb), ("ViT-L/16", "COCO APmask", ml)):
+            exp["Table 4"][(pre, model, met)] = float(v)
+    t = md_table_after(text, "Table 5, ADE20K UperNet mIoU")
+    exp["Table 5"] = {}
+    for pre, b, l in t[1:]:
+        exp["Table 5"][(pre, "ViT-B/16", "ADE20K mIoU")] = float(b)
+        exp["Table 5"][(pre, "ViT-L/16", "ADE20K mIoU")] = float(l)
+    return exp
+
+
+@needs_ref
+def test_published_numbers_match_the_reference_exactly(shipped):
+    exp = reference_numbers(REF.read_text(encoding="utf-8"))
+    assert len(exp) == 12  # Table 1(a)-(f), Figures 5 and 7, Tables 2-5
+    for table, want in exp.items():
+        got = csv_values(shipped, "MAE", table)
+        assert got == want, f"{table}: csv and published-numbers.md differ"
+
+
+def test_published_rows_differ_from_a_corrupted_copy(shipped):
+    """The comparison above can fail: one changed digit in a Table 1 row is a different set."""
+    rows = [dict(r) for r in shipped]
+    before = csv_values(rows, "MAE", "Table 1(a)")
+    next(r for r in rows if r["table"] == "Table 1(a)")["value"] += 0.1
+    assert csv_values(rows, "MAE", "Table 1(a)") != before
+
+
+@needs_ref
+def test_long_seq_released_configuration_matches_the_reference(shipped):
+    text = REF.read_text(encoding="utf-8")
+    row = next(ln for ln in text.splitlines() if ln.startswith("| released pre-training input"))
+    I, p, L = map(int, re.search(r"I=(\d+), patch p=(\d+), so L=\d+×\d+=(\d+)", row).groups())
+    m = int(re.search(r"--mask_downsampling (\d+)", text).group(1))
+    ratio = float(re.search(r"\| mask ratio \| ([\d.]+) \|", text).group(1))
+    decs = {k: tuple(map(int, v)) for k, *v in re.findall(r"(ViT-[BL]): `mae_vit_\w+` = (?:decoder )?dim (\d+), "
+                                                          r"(\d+) heads, (\d+) blocks", text)}
+    assert set(decs) == {"ViT-B", "ViT-L"}
+    cfg = [r for r in shipped if r["study"] == "Long-Seq MAE" and r["metric"] == ab.RELEASED_CONFIG]
+    for model in ("ViT-B/16", "ViT-L/16"):
+        got = {r["setting"]: r["value"] for r in cfg if r["model"] == model and r["status"] == "SEEN"}
+        dw, dh, dd = decs[model[:5]]
+        assert (got["image_size"], got["patch_size"], got["L"], got["mask_unit"], got["mask_ratio"]) == \
+            (I, p, L, m, ratio)
+        assert (got["decoder_width"], got["decoder_heads"], got["decoder_depth"]) == (dw, dh, dd)
+        for r in cfg:  # every row carries the same structured configuration
+            if r["model"] == model:
+                assert (r["image_size"], r["patch_size"], r["L"], r["mask_unit"], r["mask_ratio"],
+                        r["decoder_width"], r["target"]) == (I, p, L, m, ratio, dw, "norm-pix")
+    derived = [r for r in shipped if r["study"] == "Long-Seq MAE" and r["status"] == "DERIVED"]
+    assert derived and all(r["value"] == L * (1 - ratio) for r in derived)
+
+
+def test_every_shipped_file_is_valid_and_complete(shipped):
+    files = ab.data_files(ABLATION_DIR)
+    assert {"mae_2111.06377.csv", "long_seq_mae_2210.07224.csv"} <= {p.name for p in files}
+    for p in files:
+        rows = load_ablation_file(p)
+        assert all(set(SCHEMA) <= set(r) for r in rows)
+    assert {"MAE", "Long-Seq MAE"} <= set(studies(shipped))
+    published = [r for r in shipped if r["study"] != ab.MEASURED_STUDY]
+    assert {r["status"] for r in published} <= {"SEEN", "DERIVED"}  # we never store our own numbers as published
+    assert all(r["arxiv_version"] == ab.NOT_RECORDED for r in published)  # the reference gives no versions
+
+
+@needs_ref
+def test_published_sources_are_reference_keys(shipped):
+    keys = set(re.findall(r"^\| `([\w-]+)` \|", REF.read_text(encoding="utf-8"), flags=re.M))
+    assert {"MAE-cvf", "LSM-repo", "LSM-abs"} <= keys
+    for r in shipped:
+        if r["status"] in ("SEEN", "DERIVED"):
+            assert set(s.strip() for s in r["source"].split(";")) <= keys, r["origin"]
+
+
+def test_derived_rows_are_figures_5_and_7_and_flag_the_conflict(shipped):
+    mae = [r for r in shipped if r["study"] == "MAE"]
+    assert {r["table"] for r in mae if r["status"] == "DERIVED"} == {"Figure 5", "Figure 7"}
+    fig5_ft = {r["setting_value"]: r for r in mae if r["table"] == "Figure 5" and r["metric"] == FT}
+    for ratio in ("0.8", "0.9"):
+        assert "CONFLICT" in fig5_ft[ratio]["note"]
+    assert sum("CONFLICT" in (r["note"] or "") for r in shipped) == 2
+
+
+@needs_ref
+def test_annotations_are_exact_quotes():
+    text = REF.read_text(encoding="utf-8")
+    ann = load_annotations()
+    assert len(ann) >= 8 and {a["study"] for a in ann} >= {"Long-Seq MAE", "MAE"}
+    for a in ann:
+        assert a["claim"] in text, a["claim"]
+    assert any("sequence length is a key axis" in a["claim"] for a in ann)
+
+
+def test_captions_for_quotes_and_labels_reliability():
+    caps = captions_for("Long-Seq MAE", "sequence length")
+    assert caps and all(c.startswith("\u201c") for c in caps)
+    assert any("third-party" in c for c in caps) and any("third-party" not in c for c in caps)
+    assert captions_for("no such study") == []
+    assert all(a["chart"] == "Figure 5" for a in captions_for("MAE", "Figure 5", as_rows=True))
+
+
+# ------------------------------------------------------------------ bad files: one message per bad row
+GOOD = dict(study="Mine", table="Table 9", arxiv_id="2210.07224", arxiv_version="v1", model="ViT-B/16",
+            setting="mask_unit", setting_value="2", mask_unit="2", L="784", image_size="448", patch_size="16",
+            metric="COCO APbox", value="50.0", status="SEEN", source="arXiv PDF")
+
+
+def make_csv(*rows, columns=None) -> bytes:
+    cols = columns or list(GOOD)
+    lines = [",".join(cols)] + [",".join(str(r.get(c, "")) for c in cols) for r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def errors_of(data) -> list[str]:
+    with pytest.raises(AblationError) as ei:
+        load_ablation_file(data)
+    assert isinstance(ei.value, MAEError)
+    return ei.value.problems
+
+
+def test_a_good_user_file_loads_from_bytes_path_and_file_like(tmp_path):
+    data = make_csv(GOOD, dict(GOOD, setting_value="1", mask_unit="1", value="49.5"))
+    rows = load_ablation_file(data)
+    assert [r["value"] for r in rows] == [50.0, 49.5] and rows[0]["mask_unit"] == 2 and rows[0]["L"] == 784
+    assert rows[0]["decoder_depth"] is None  # optional columns may be left out
+    p = tmp_path / "mine.csv"
+    p.write_bytes(data)
+    assert load_ablation_file(p) == [dict(r, origin=r["origin"].replace("uploaded file", "mine.csv")) for r in rows]
+    f = io.BytesIO(data)
+    f.name = "up.csv"
+    assert len(load_ablation_file(f)) == 2
+    df = load_ablation_file(data, as_frame=True)
+    assert list(df.columns[:len(SCHEMA)]) == list(SCHEMA) and df["value"].tolist() == [50.0, 49.5]
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(value="abc"), "row 2 (line 3): value 'abc' is not a number"),
+    (dict(value="nan"), "row 2 (line 3): value 'nan' is not a finite number"),
+    (dict(metric=""), "row 2 (line 3): metric is empty (required)"),
+    (dict(status="seen"), "row 2 (line 3): status 'seen' is not one of SEEN, DERIVED, MEASURED"),
+    (dict(mask_unit="2.5", setting_value="2.5"), "row 2 (line 3): mask_unit '2.5' is not a whole number"),
+    (dict(mask_unit="0", setting_value="0"), "row 2 (line 3): mask_unit '0' is below the minimum 1"),
+    (dict(arxiv_id="2111.06377v3"), "row 2 (line 3): arxiv_id '2111.06377v3' must be the bare id '2111.06377'"),
+    (dict(arxiv_id="MAE"), "row 2 (line 3): arxiv_id 'MAE' is not an arXiv id"),
+    (dict(arxiv_version="3"), "row 2 (line 3): arxiv_version '3' must look like 'v3'"),
+    (dict(arxiv_id=""), "row 2 (line 3): arxiv_id is empty (required for a SEEN number)"),
+    (dict(arxiv_version=""), "row 2 (line 3): arxiv_version is empty (required for a SEEN number"),
+    (dict(status="DERIVED"), "row 2 (line 3): note is empty (a DERIVED number must say how it was derived)"),
+    (dict(setting_value="4"), "row 2 (line 3): setting_value '4' disagrees with the mask_unit column (2)"),
+    (dict(L="196"), "row 2 (line 3): L 196 is not (image_size/patch_size)^2 = (448/16)^2 = 784"),
+    (dict(patch_size="15"), "row 2 (line 3): image_size 448 is not divisible by patch_size 15"),
+])
+def test_each_kind_of_bad_row_is_reported_with_its_row_number(change, expected):
+    problems = errors_of(make_csv(GOOD, dict(GOOD, **change), GOOD))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_mask_ratio_must_be_a_fraction():
+    cols = list(GOOD) + ["mask_ratio"]
+    problems = errors_of(make_csv(dict(GOOD, mask_ratio="75"), columns=cols))
+    assert problems == ["row 1 (line 2): mask_ratio '75' is outside [0, 1)"]
+
+
+def test_all_bad_rows_are_listed_and_the_file_is_refused_whole():
+    data = make_csv(GOOD, dict(GOOD, value="abc"), GOOD, dict(GOOD, status="maybe", value=""), GOOD)
+    with pytest.raises(AblationError) as ei:
+        load_ablation_file(data)
+    msg = str(ei.value)
+    assert "3 problem(s), file refused" in msg
+    assert ei.value.problems == ["row 2 (line 3): value 'abc' is not a number",
+                                 "row 4 (line 5): value is empty (required)",
+                                 "row 4 (line 5): status 'maybe' is not one of SEEN, DERIVED, MEASURED"]
+    assert all(p in msg.splitlines() for p in ei.value.problems)  # one problem per line
+
+
+def test_file_level_problems():
+    assert "unknown column(s) 'colour'" in errors_of(make_csv(GOOD, columns=list(GOOD) + ["colour"]))[0]
+    cols = [c for c in GOOD if c != "value"]
+    assert errors_of(make_csv(GOOD, columns=cols)) == ["missing required column(s) value"]
+    with pytest.raises(AblationError, match="more cell"):
+        load_ablation_file(make_csv(GOOD) + b"Mine,T,2210.07224,v1,m,s,1,,,,,x,1,SEEN,src,EXTRA,MORE\n")
+    with pytest.raises(AblationError, match="not UTF-8"):
+        load_ablation_file(b"study,table\n\xff\xfe\xfa\n")
+    with pytest.raises(AblationError, match="empty"):
+        load_ablation_file(b"  \n")
+    with pytest.raises(AblationError, match="no data rows"):
+        load_ablation_file(make_csv())
+    with pytest.raises(AblationError, match="no ablation file"):
+        load_ablation_file("/nonexistent/x.csv")
+
+
+def test_csv_export_round_trips_exactly(shipped, tmp_path):
+    out = tmp_path / "all.csv"
+    to_csv(shipped, out)
+    back = load_ablation_file(out)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "origin"} for r in rs]  # noqa: E731
+    assert strip(back) == strip(shipped)
+    assert strip(load_ablation_file(to_csv(ab.to_frame(shipped)).encode())) == strip(shipped)  # via pandas
+
+
+def test_export_refuses_rows_it_could_not_read_back(tmp_path):
+    bad = dict(load_ablation_file(make_csv(GOOD))[0], status="GUESSED")
+    with pytest.raises(AblationError, match="status 'GUESSED'"):
+        to_csv([bad], tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_load_all_adds_user_files_and_can_skip_bad_ones(tmp_path, shipped):
+    (tmp_path / "good.csv").write_bytes(make_csv(GOOD))
+    (tmp_path / "bad.csv").write_bytes(make_csv(dict(GOOD, value="x")))
+    with pytest.raises(AblationError, match="bad.csv"):
+        load_all(ABLATION_DIR, extra_paths=[tmp_path])
+    problems = []
+    rows = load_all(ABLATION_DIR, extra_paths=[tmp_path], skip_bad=True, problems=problems)
+    assert len(rows) == len(shipped) + 1 and "Mine" in studies(rows)
+    assert len(problems) == 1 and "row 1 (line 2): value 'x' is not a number" in problems[0]
+
+
+# ------------------------------------------------------------------ plots
+def test_figure_marks_derived_points_differently_and_hover_shows_provenance(shipped):
+    fig = figure_for("MAE", shipped, table="Figure 5")
+    assert len(fig.data) == 2  # fine-tune and linear panels
+    for tr in fig.data:
+        syms = dict(zip(tr.x, tr.marker.symbol))
+        assert syms[0.75] == "circle" and syms[0.1] == "circle-open"  # 75% is SEEN (Table 1), the rest DERIVED
+        assert tr.line.dash == "dash"
+        assert all("Figure 5" in h and "source: MAE-cvf" in h and "status:" in h for h in tr.hovertext)
+    assert any(abs(s.y0 - 82.5) < 1e-9 for s in fig.layout.shapes)  # the from-scratch level of the caption
+    t1 = figure_for("MAE", shipped, table="Table 1(a)")
+    assert all(tr.line.dash == "solid" and set(tr.marker.symbol) == {"circle"} for tr in t1.data)
+    assert list(t1.data[0].x) == [1, 2, 4, 8, 12]
+
+
+def test_figure_categorical_and_config_only_studies(shipped):
+    fig = figure_for("MAE", shipped, table="Table 1(d)")
+    assert list(fig.data[0].x) == ["pixel (w/o norm)", "pixel (w/ norm)", "PCA", "dVAE token"]
+    assert fig.data[0].mode == "markers"
+    ls = figure_for("Long-Seq MAE", shipped)
+    assert type(ls.data[0]).__name__ == "Table" and "784" in ls.data[0].cells.values[2]
+    empty = figure_for("nobody", shipped)
+    assert len(empty.data) == 0 and "No plottable rows" in empty.layout.annotations[0].text
+
+
+def test_figure_draws_measured_rows_with_error_bars_and_released_markers(shipped):
+    base = dict(study=ab.MEASURED_STUDY, table="sweep: L at fixed mask cell", model="p8-m2", setting="L",
+                metric="masked MSE ([0,1] RGB)", status="MEASURED", source="mae_core sweep", series="16-px cells")
+    measured = [dict(base, setting_value=str(L), L=L, value=v, seed=s)
+                for L, vals in ((64, (0.02, 0.04)), (256, (0.01, 0.01))) for s, v in enumerate(vals)]
+    fig = figure_for("Long-Seq MAE", shipped, measured_rows=measured)
+    tr = fig.data[0]
+    assert list(tr.x) == [64.0, 256.0] and list(tr.y) == pytest.approx([0.03, 0.01])
+    assert list(tr.error_y.array) == pytest.approx([0.01, 0.0]) and tr.marker.symbol == "diamond"
+    assert any(s.x0 == 784 for s in fig.layout.shapes)  # Long-Seq MAE's released L on our L axis
