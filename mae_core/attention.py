@@ -576,12 +576,12 @@ def cli(argv=None) -> int:
     ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
+    query = _parse_query(a.query)
     from .assets import DEFAULT_CHECKPOINT, default_image
     from .checkpoints import load_checkpoint
     from .images import load_image
     from .reconstruct import prepare, resolve_device
 
-    query = _parse_query(a.query)
     device = resolve_device(a.device)
     model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)
     size = (a.image_size, a.image_size) if a.image_size else None
