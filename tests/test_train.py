@@ -83,3 +83,15 @@ def test_interrupted_training_resumes(tmp_path, monkeypatch):
 def test_bad_training_config_is_refused(tmp_path):
     r = run_cli("train", "--image-size", "30", "--patch-size", "8", "--steps", "1", "--out", str(tmp_path))
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+
+
+def test_torchrun_ddp_on_cpu(tmp_path):
+    """The same command scales out: torchrun with 2 CPU processes (gloo) trains one model on both."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    r = subprocess.run(torchrun + ["-m", "mae_core.train", *TINY_ARGS, "--steps", "4", "--out", str(tmp_path),
+                                   "--name", "ddp"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with safe_open(str(tmp_path / "ddp.safetensors"), "pt") as f:
+        training = json.loads(f.metadata()["training"])
+    assert training["world_size"] == 2
+    assert training["images_seen"] == 4 * 8 * 2  # steps x per-process batch x processes
