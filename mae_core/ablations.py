@@ -498,6 +498,10 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     baselines = [r for r in rows if r["study"] == study and r["setting"] == BASELINE]
     configs = [r for r in rows if r["metric"] == RELEASED_CONFIG]
     seen_legend = set()
+    from plotly.colors import qualitative
+
+    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+    colours: dict = {}  # one colour per series label across all panels
     for i, (kind, key) in enumerate(keys):
         prow, pcol = i // ncols + 1, i % ncols + 1
         prow_rows = (panels if kind == "own" else mpanels)[key]
@@ -544,11 +548,12 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                 dash = _STYLE["DERIVED"]["dash"] if derived else _STYLE["SEEN"]["dash"]
                 name = f"{label} [{'/'.join(sorted(set(statuses), reverse=True))}]"
                 err = None
+            colour = colours.setdefault(label, palette[len(colours) % len(palette)])
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, error_y=err, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
                 name=name, legendgroup=name, showlegend=name not in seen_legend,
-                marker=dict(symbol=symbols, size=9, line=dict(width=2)),
-                line=dict(dash=dash), hovertext=texts, hoverinfo="text"), row=prow, col=pcol)
+                marker=dict(symbol=symbols, size=9, color=colour, line=dict(width=2, color=colour)),
+                line=dict(dash=dash, color=colour), hovertext=texts, hoverinfo="text"), row=prow, col=pcol)
             seen_legend.add(name)
         models = {r["model"] for r in prow_rows}
         family = tbl.split("(")[0].strip()

@@ -1,0 +1,354 @@
+"""Our own measured sweep: ``python -m mae_core sweep`` evaluates checkpoints over sequence length and mask unit.
+
+For each checkpoint (default: the embedded family p16-m1 / p8-m1 / p8-m2), each held-out demo image and each
+seed it measures, on the same seeded masks:
+- masked MSE and PSNR (mae_core.reconstruct, [0, 1] RGB units) at the checkpoint's training mask unit, as a
+  function of L at a fixed pixel masking granularity (p16-m1 vs p8-m2: both 16-px mask cells);
+- the same at other mask units (1, 2, 4) with L fixed (p8-m1 vs p8-m2, and each checkpoint off its training unit);
+- the classical baselines on the same masks: mean fill and Gaussian-interpolation fill;
+- mean attention distance per encoder layer on the unmasked image (mae_core.attention.analyze);
+- cost: Le, forward FLOPs (mae_core.geometry.estimate_flops) and measured forward latency.
+Optionally (``--image-sizes``) each checkpoint is also evaluated at other input sizes with its own patch size,
+i.e. at other L (the sin-cos tables are regenerated; the model never saw those sizes - noted in each row).
+
+Results are rows of the ablation schema (mae_core.ablations), status MEASURED, one per (checkpoint, setting,
+image, seed, metric), with checkpoint id, sha256 prefix, seed, image, device and code revision; written as CSV so
+the Ablation page can plot them beside the published curves.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import ablations as ab
+from .errors import ConfigError, MAEError
+
+MSE = "masked MSE ([0,1] RGB)"
+PSNR = "PSNR (dB, masked pixels)"
+MAD_PX = "mean attention distance (px, mean over heads)"
+MAD_FRAC = "mean attention distance / image width"
+LATENCY = "forward latency (ms, batch 1, median)"
+GFLOPS = "forward GFLOPs (estimate, encoder + decoder)"
+LE = "encoder tokens Le"
+T_L = "sweep: L at fixed mask cell"
+T_UNIT = "sweep: mask unit"
+T_MAD = "sweep: attention distance"
+T_COST = "sweep: cost"
+SOURCE = "mae_core sweep"
+BASELINES = {"mean_fill": "mean-fill", "gaussian_fill": "gaussian-fill"}
+DEFAULT_MASK_UNITS = (1, 2, 4)
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu x{torch.get_num_threads()} threads"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_latency_ms(model, image, mask, repeats: int = 5, warmup: int = 2) -> float:
+    """Median wall time of one masked forward pass (encoder + decoder, batch 1), in milliseconds.
+
+    image: anything mae_core.images.load_image accepts (resized to model.cfg.img_size); mask: a Mask on the grid."""
+    from .images import load_image, normalise, to_array
+
+    device = next(model.parameters()).device
+    x = normalise(to_array(load_image(image), model.cfg.img_size)).to(device)
+    ids_keep, ids_restore = mask.batch(1, device)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + max(1, repeats)):
+            _sync(device)
+            t0 = time.perf_counter()
+            if model.cfg.has_decoder:
+                model(x, ids_keep, ids_restore)
+            else:
+                model.forward_encoder(x, ids_keep)
+            _sync(device)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+    return float(statistics.median(times))
+
+
+def _resolve_checkpoints(specs) -> dict:
+    """Names of embedded checkpoints or paths -> {id: path}."""
+    from .assets import EMBEDDED
+
+    if not specs:
+        missing = [n for n, p in EMBEDDED.items() if not Path(p).is_file()]
+        if missing:
+            raise ConfigError(f"embedded checkpoint(s) {', '.join(missing)} not found in {Path(EMBEDDED[missing[0]]).parent}; "
+                              f"train them (python -m mae_core train) or pass --checkpoints")
+        return {n: Path(p) for n, p in EMBEDDED.items()}
+    out = {}
+    for s in specs:
+        if isinstance(s, (tuple, list)):
+            name, path = s
+        elif str(s) in EMBEDDED:
+            name, path = str(s), EMBEDDED[str(s)]
+        else:
+            path = Path(s)
+            name = path.stem if path.is_file() else path.name
+        if not Path(path).exists():
+            raise ConfigError(f"no checkpoint at {path}")
+        if name in out:
+            name = f"{name}#{len(out)}"
+        out[name] = Path(path)
+    return out
+
+
+def _resolve_images(specs) -> dict:
+    """Names of demo images, paths, or (name, image) pairs -> {name: source}."""
+    from .assets import DEMO_IMAGES
+
+    if not specs:
+        return dict(DEMO_IMAGES)
+    out = {}
+    for s in specs:
+        if isinstance(s, (tuple, list)):
+            out[str(s[0])] = s[1]
+        elif str(s) in DEMO_IMAGES:
+            out[str(s)] = DEMO_IMAGES[str(s)]
+        else:
+            p = Path(s)
+            if not p.is_file():
+                raise ConfigError(f"no image {s!r}: give a file or one of {', '.join(DEMO_IMAGES)}")
+            out[p.stem] = p
+    return out
+
+
+def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float = 0.75,
+              mask_units=DEFAULT_MASK_UNITS, image_sizes=(), device="auto", latency_repeats: int = 5,
+              attention: bool = True, progress: bool = True, notes: list | None = None) -> list[dict]:
+    """Evaluate checkpoints; returns ablation-schema rows (status MEASURED).
+
+    checkpoints: embedded names, paths, or (id, path) pairs; None = the embedded family.
+    images: demo-image names, paths, or (name, image) pairs; None = all of mae_core.assets.DEMO_IMAGES.
+    mask_units: evaluated at the native input size (the training mask unit is always added);
+    image_sizes: extra input sizes I (same patch size, so L = (I/p)^2 changes); mask units that do not fit a
+    grid are skipped and reported in `notes` (a list you pass in).
+    latency_repeats: timed forward passes per point (median reported); 0 = no latency rows."""
+    from tqdm.auto import tqdm
+
+    from .attention import analyze
+    from .checkpoints import load_checkpoint
+    from .images import load_image
+    from .masking import make_mask
+    from .reconstruct import prepare, reconstruct, resolve_device
+    from .train import code_revision
+
+    notes = notes if notes is not None else []
+    device = resolve_device(device)
+    ckpts = _resolve_checkpoints(checkpoints)
+    imgs = {k: load_image(v) for k, v in _resolve_images(images).items()}
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("give at least one seed")
+    if not 0.0 <= float(mask_ratio) < 1.0:
+        raise ConfigError(f"mask ratio must be in [0, 1), got {mask_ratio}")
+    prov = dict(study=ab.MEASURED_STUDY, status="MEASURED", source=SOURCE, device=_device_label(device),
+                code_revision=code_revision())
+
+    loaded = {}
+    for cid, path in ckpts.items():
+        model, info = load_checkpoint(path, device=device)
+        loaded[cid] = (model, info)
+
+    # plan every (checkpoint, size, mask unit) evaluation first so the progress bar knows the total
+    plan = []
+    for cid, (model, info) in loaded.items():
+        p, native = model.cfg.patch_size, model.cfg.img_size
+        if native[0] != native[1]:
+            notes.append(f"{cid}: non-square native size {native}; image_size column holds the height")
+        train_mu = max(1, int(info.mask_unit or 1))
+        sizes = [native] + [(int(s), int(s)) for s in image_sizes if (int(s), int(s)) != native]
+        for size in sizes:
+            try:
+                m, approx = prepare(model, size, p)
+            except MAEError as e:
+                notes.append(f"{cid} at I={size[0]}: skipped ({e})")
+                continue
+            units = sorted(set(mask_units) | {train_mu}) if size == native else [train_mu]
+            for mu in units:
+                try:
+                    make_mask(m.cfg.grid, mu, mask_ratio, 0)
+                except ConfigError as e:
+                    notes.append(f"{cid} at I={size[0]}, mask unit {mu}: skipped ({e})")
+                    continue
+                plan.append((cid, size, m, approx, mu, train_mu))
+    total = len(plan) * len(imgs) * len(seeds) + (len(loaded) * len(imgs) if attention else 0)
+    bar = tqdm(total=total, desc="sweep", unit="eval", disable=not progress)
+    rows = []
+    baseline_done = set()
+    try:
+        for cid, size, m, approx, mu, train_mu in plan:
+            model, info = loaded[cid]
+            cfg = m.cfg
+            gh, gw = cfg.grid
+            p = cfg.patch_size
+            native = size == model.cfg.img_size
+            cell = p * mu
+            training = info.training or {}
+            base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
+                        pretrain_data=(f"{len(training['training_data'])} skimage photographs"
+                                       if training.get("training_data") else None),
+                        L=gh * gw, image_size=size[0], patch_size=p, mask_unit=mu, mask_ratio=float(mask_ratio),
+                        decoder_depth=cfg.decoder_depth if cfg.has_decoder else None,
+                        decoder_width=cfg.decoder_embed_dim if cfg.has_decoder else None,
+                        decoder_heads=cfg.decoder_num_heads if cfg.has_decoder else None,
+                        target="norm-pix" if cfg.norm_pix_loss else "pixel")
+            note_bits = [f"trained {model.cfg.img_size[0]}px p{model.cfg.patch_size} m{train_mu}"]
+            if training.get("steps"):
+                note_bits.append(f"{training['steps']} steps")
+            if not native:
+                note_bits.append(f"evaluated at I={size[0]} (not its training size): " + "; ".join(approx))
+            if not cfg.has_decoder:
+                notes.append(f"{cid}: encoder only - no reconstruction rows")
+                bar.update(len(imgs) * len(seeds))
+                continue
+            lat_mask = make_mask(cfg.grid, mu, mask_ratio, seeds[0])
+            for iname, img in imgs.items():
+                for seed in seeds:
+                    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed)
+                    eff = res.effective_ratio
+                    bits = note_bits + ([f"effective mask ratio {eff:.4f}"] if abs(eff - mask_ratio) > 1e-9 else [])
+                    r0 = dict(base, Le=res.lengths.Le, image=iname, seed=seed, note="; ".join(bits))
+                    parts = []
+                    if native:
+                        parts.append((T_UNIT, "mask_unit", str(mu), None))
+                    if mu == train_mu:
+                        series = (f"{cell}-px mask cells" if native
+                                  else f"{cid}, {cell}-px mask cells (resized input)")
+                        parts.append((T_L, "L", str(gh * gw), series))
+                    for table, setting, sval, series in parts:
+                        for met, v in ((MSE, res.masked_mse), (PSNR, res.psnr)):
+                            rows.append(dict(r0, table=table, setting=setting, setting_value=sval, series=series,
+                                             metric=met, value=float(v)))
+                        # baselines depend only on the image, the grid and the mask: once per geometry
+                        key = (table, iname, seed, size, p, mu, series if table == T_L else None)
+                        if key in baseline_done:
+                            continue
+                        baseline_done.add(key)
+                        for bkey, bname in BASELINES.items():
+                            if bkey not in res.baselines:
+                                continue
+                            bseries = None if series is None else f"{bname}, {cell}-px mask cells"
+                            if series is not None and not native:
+                                bseries += " (resized input)"
+                            rows.append(dict(r0, table=table, model=bname, checkpoint=None, checkpoint_sha256=None,
+                                             pretrain_data=None, decoder_depth=None, decoder_width=None,
+                                             decoder_heads=None, target=None, setting=setting,
+                                             setting_value=sval, series=bseries, metric=MSE,
+                                             value=float(res.baselines[bkey]),
+                                             note=f"classical baseline on the same mask as {cid}'s row"))
+                    bar.update(1)
+            if mu == train_mu:
+                first_img = next(iter(imgs.values()))
+                lat = forward_latency_ms(m, first_img, lat_mask, repeats=latency_repeats) if latency_repeats else None
+                res_c = dict(base, Le=lat_mask.n_keep, table=T_COST, setting="L", setting_value=str(gh * gw),
+                             series=cid if not native else None, note="; ".join(note_bits))
+                from .geometry import estimate_flops
+
+                fl = estimate_flops(cfg.img_size, p, lat_mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
+                                    cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=cfg.has_decoder)
+                for met, v in ((LE, lat_mask.n_keep), (GFLOPS, fl.total / 1e9), (LATENCY, lat)):
+                    if v is None:
+                        continue
+                    rows.append(dict(res_c, metric=met, value=float(v), seed=seeds[0] if met == LATENCY else None,
+                                     image=next(iter(imgs)) if met == LATENCY else None))
+        if attention:
+            for cid, (model, info) in loaded.items():
+                cfg = model.cfg
+                gh, gw = cfg.grid
+                base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
+                            table=T_MAD, setting="layer", series=f"{cid} (L={gh * gw})", L=gh * gw,
+                            image_size=cfg.img_size[0], patch_size=cfg.patch_size,
+                            mask_unit=max(1, int(info.mask_unit or 1)), Le=gh * gw,
+                            note="unmasked image (all L patches visible); MAD averaged over heads")
+                for iname, img in imgs.items():
+                    res = analyze(model, img)
+                    mad = res.mean_attention_distance.mean(axis=1)  # (layers,)
+                    frac = res.mad_fraction.mean(axis=1)
+                    for li, layer in enumerate(res.layers):
+                        for met, v in ((MAD_PX, mad[li]), (MAD_FRAC, frac[li])):
+                            rows.append(dict(base, image=iname, layer=int(layer), setting_value=str(int(layer)),
+                                             metric=met, value=float(v)))
+                    bar.update(1)
+    finally:
+        bar.close()
+    return rows
+
+
+def write_rows(rows, out) -> Path:
+    """Validate and write the rows as an ablation CSV (refused whole if any row is bad)."""
+    out = Path(out)
+    ab.to_csv(rows, out)
+    return out
+
+
+def summarise(rows) -> list[str]:
+    """One line per (table, series/model, setting value, metric): mean +- std over images and seeds."""
+    groups = {}
+    for r in rows:
+        key = (r["table"], r.get("series") or r["model"], r["setting"], r["setting_value"], r["metric"])
+        groups.setdefault(key, []).append(r["value"])
+    lines = []
+    for (table, label, setting, sval, met), vals in groups.items():
+        if table == T_MAD and met == MAD_FRAC:
+            continue
+        sd = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+        lines.append(f"{table:<28} {label:<40} {setting}={sval:<5} {met}: {statistics.fmean(vals):.5g}"
+                     f" \u00b1 {sd:.2g} (n={len(vals)})")
+    return lines
+
+
+def cli(argv=None) -> int:
+    from .assets import ABLATION_DIR
+
+    ap = argparse.ArgumentParser(prog="python -m mae_core sweep",
+                                 description="Evaluate checkpoints over sequence length and mask unit on the held-out "
+                                             "demo images; writes MEASURED rows in the ablation schema.")
+    ap.add_argument("--checkpoints", nargs="+", help="embedded names or checkpoint paths (default: the embedded family)")
+    ap.add_argument("--images", nargs="+", help="demo-image names or image files (default: all demo images)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--mask-ratio", type=float, default=0.75)
+    ap.add_argument("--mask-units", nargs="+", type=int, default=list(DEFAULT_MASK_UNITS),
+                    help="mask units evaluated at each checkpoint's native size (its training unit is added)")
+    ap.add_argument("--image-sizes", nargs="*", type=int, default=[],
+                    help="extra input sizes I (same patch size, other L); off the training size")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--latency-repeats", type=int, default=5, help="0 = do not time")
+    ap.add_argument("--no-attention", action="store_true", help="skip the mean-attention-distance part")
+    ap.add_argument("--out", default=str(ABLATION_DIR / "measured_sweep.csv"))
+    ap.add_argument("--quick", action="store_true", help="one image, one seed, training mask unit only, 1 timing")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.seeds = a.seeds[:1]
+        a.mask_units = []
+        a.image_sizes = []
+        a.latency_repeats = 1
+    images = a.images
+    if a.quick:
+        from .assets import DEFAULT_IMAGE
+
+        images = (images or [DEFAULT_IMAGE])[:1]
+    notes = []
+    t0 = time.time()
+    rows = run_sweep(a.checkpoints, images, seeds=a.seeds, mask_ratio=a.mask_ratio, mask_units=a.mask_units,
+                     image_sizes=a.image_sizes, device=a.device, latency_repeats=a.latency_repeats,
+                     attention=not a.no_attention, notes=notes)
+    out = write_rows(rows, a.out)
+    for line in summarise(rows):
+        print(line)
+    for n in notes:
+        print(f"note: {n}")
+    print(f"{len(rows)} MEASURED rows -> {out} ({time.time() - t0:.1f} s)")
+    return 0
