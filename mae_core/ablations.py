@@ -61,16 +61,20 @@ class Column:
 
 
 SCHEMA: "OrderedDict[str, Column]" = OrderedDict([
-    ("study", Column("str", True, help="paper or source, short name (e.g. 'MAE', 'Long-Seq MAE', 'mae_core sweep (ours)')")),
-    ("table", Column("str", True, help="table/figure id in that study (e.g. 'Table 1(a)', 'Figure 5'); for ours, the sweep part")),
+    ("study", Column("str", True,
+                     help="paper or source, short name (e.g. 'MAE', 'Long-Seq MAE', 'mae_core sweep (ours)')")),
+    ("table", Column("str", True,
+                     help="table/figure id in that study (e.g. 'Table 1(a)', 'Figure 5'); for ours, the sweep part")),
     ("arxiv_id", Column("str", help="bare arXiv id, e.g. 2111.06377 (required for SEEN/DERIVED)")),
-    ("arxiv_version", Column("str", help=f"'v3', or '{NOT_RECORDED}' when the source does not give it (required for SEEN/DERIVED)")),
+    ("arxiv_version", Column("str", help=f"'v3', or '{NOT_RECORDED}' when the source does not give it "
+                                         "(required for SEEN/DERIVED)")),
     ("model", Column("str", True, help="model (e.g. 'ViT-L/16'), checkpoint id for MEASURED rows, or a baseline name")),
     ("pretrain_data", Column("str", help="pre-training data (e.g. 'IN-1K')")),
     ("pretrain_epochs", Column("int", minimum=1, help="pre-training epochs")),
     ("setting", Column("str", True, help="name of the varied setting (e.g. 'mask_ratio', 'decoder_depth', 'target'); "
                                          f"'{BASELINE}' for a reference level")),
-    ("setting_value", Column("str", True, help="its value as written (number or label, e.g. '0.75', 'pixel (w/ norm)')")),
+    ("setting_value", Column("str", True,
+                             help="its value as written (number or label, e.g. '0.75', 'pixel (w/ norm)')")),
     ("series", Column("str", help="optional: rows with the same series are joined as one line (default: model)")),
     ("L", Column("int", minimum=1, help="sequence length (patches in the image) = (I/p)^2")),
     ("image_size", Column("int", minimum=1, help="input image size I (pixels, square)")),
@@ -102,11 +106,13 @@ STRUCTURED = ("L", "image_size", "patch_size", "mask_unit", "mask_ratio", "decod
 
 ANNOTATION_SCHEMA: "OrderedDict[str, Column]" = OrderedDict([
     ("study", Column("str", True, help="study the claim is about")),
-    ("chart", Column("str", True, help="which chart it captions (a table id, or 'sequence length', 'mask unit', 'transfer')")),
+    ("chart", Column("str", True,
+                     help="which chart it captions (a table id, or 'sequence length', 'mask unit', 'transfer')")),
     ("claim", Column("str", True, help="the claim, quoted exactly")),
     ("source", Column("str", True, help="source key")),
     ("status", Column("str", True, allowed=("SEEN",), help="always SEEN (quoted)")),
-    ("reliability", Column("str", True, allowed=("paper", "third-party summary"), help="paper text or a third-party summary")),
+    ("reliability", Column("str", True, allowed=("paper", "third-party summary"),
+                           help="paper text or a third-party summary")),
     ("note", Column("str", help="context")),
 ])
 

@@ -26,6 +26,7 @@ import torch
 
 from . import ablations as ab
 from .errors import ConfigError, MAEError
+from .geometry import estimate_flops
 
 MSE = "masked MSE ([0,1] RGB)"
 PSNR = "PSNR (dB, masked pixels)"
@@ -85,8 +86,9 @@ def _resolve_checkpoints(specs) -> dict:
     if not specs:
         missing = [n for n, p in EMBEDDED.items() if not Path(p).is_file()]
         if missing:
-            raise ConfigError(f"embedded checkpoint(s) {', '.join(missing)} not found in {Path(EMBEDDED[missing[0]]).parent}; "
-                              f"train them (python -m mae_core train) or pass --checkpoints")
+            raise ConfigError(f"embedded checkpoint(s) {', '.join(missing)} not found in "
+                              f"{Path(EMBEDDED[missing[0]]).parent}; train them (python -m mae_core train) "
+                              f"or pass --checkpoints")
         return {n: Path(p) for n, p in EMBEDDED.items()}
     out = {}
     for s in specs:
@@ -255,7 +257,6 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                 lat = forward_latency_ms(m, first_img, lat_mask, repeats=latency_repeats) if latency_repeats else None
                 res_c = dict(base, Le=lat_mask.n_keep, table=T_COST, setting="L", setting_value=str(gh * gw),
                              series=cid if not native else None, note="; ".join(note_bits))
-                from .geometry import estimate_flops
 
                 fl = estimate_flops(cfg.img_size, p, lat_mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
                                     cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=cfg.has_decoder)
@@ -316,7 +317,8 @@ def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mae_core sweep",
                                  description="Evaluate checkpoints over sequence length and mask unit on the held-out "
                                              "demo images; writes MEASURED rows in the ablation schema.")
-    ap.add_argument("--checkpoints", nargs="+", help="embedded names or checkpoint paths (default: the embedded family)")
+    ap.add_argument("--checkpoints", nargs="+",
+                    help="embedded names or checkpoint paths (default: the embedded family)")
     ap.add_argument("--images", nargs="+", help="demo-image names or image files (default: all demo images)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--mask-ratio", type=float, default=0.75)
