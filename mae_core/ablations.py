@@ -339,6 +339,12 @@ def studies(rows) -> list[str]:
     return list(OrderedDict.fromkeys(r["study"] for r in rows))
 
 
+def split_measured(rows) -> tuple[list[dict], list[dict]]:
+    """(published rows, MEASURED rows): what figure_for takes as `rows` and `measured_rows`."""
+    rows = list(rows)
+    return [r for r in rows if r["status"] != "MEASURED"], [r for r in rows if r["status"] == "MEASURED"]
+
+
 def tables(rows, study: str | None = None) -> list[str]:
     """Distinct table/figure ids (of one study), in first-seen order."""
     return list(OrderedDict.fromkeys(r["table"] for r in rows if study is None or r["study"] == study))

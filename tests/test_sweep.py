@@ -115,7 +115,9 @@ def test_cost_rows(run):
 
 def test_measured_rows_plot_beside_the_paper(run):
     rows, _ = run
-    fig = ab.figure_for("Long-Seq MAE", ab.load_all(), measured_rows=rows)
+    published, measured = ab.split_measured(ab.load_all() + rows)
+    assert len(measured) == len(rows) and all(r["status"] != "MEASURED" for r in published)
+    fig = ab.figure_for("Long-Seq MAE", published, measured_rows=measured)
     measured = [t for t in fig.data if t.name.endswith("[MEASURED]")]
     assert measured and all(t.error_y.array is not None for t in measured)
     assert any(s.x0 == 784 for s in fig.layout.shapes)
