@@ -1,0 +1,28 @@
+"""The long-sequence MAE explorer: `streamlit run app.py`.
+
+This file is the router and frame (st.navigation + st.Page); pages live in pages/, shared UI helpers in ui/,
+and all model logic in mae_core/ (importable without Streamlit).
+"""
+import streamlit as st
+
+from ui import gate, state
+
+st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=":material/grid_on:", layout="wide")
+
+if not gate.check():
+    st.stop()
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("app_pages/reconstruction.py", title="Reconstruction", icon=":material/image:", url_path="reconstruction"),
+    st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:",
+            url_path="grid"),
+    st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:",
+            url_path="attention"),
+    st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:", url_path="ablations"),
+    st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:", url_path="checkpoints"),
+]
+page = st.navigation(PAGES, position="sidebar")
+state.begin()
+page.run()
+state.end()  # not reached after st.stop(): the URL then simply keeps its parameters

@@ -1,0 +1,133 @@
+"""Home: the idea in three sentences, a live cost calculator, and links into every page."""
+import streamlit as st
+
+from mae_core.geometry import estimate_flops, sequence_lengths
+from mae_core.masking import make_mask
+from ui import limits, pickers, state
+from ui.render import guard
+from ui.state import Param
+
+# Encoder (D, depth, heads) + decoder (D, depth, heads), MAE's defaults (facebookresearch/mae models_mae.py).
+ARCHS = {
+    "embedded tiny": dict(embed_dim=192, depth=6, num_heads=3, dec_dim=128, dec_depth=2, dec_heads=4),
+    "ViT-B": dict(embed_dim=768, depth=12, num_heads=12, dec_dim=512, dec_depth=8, dec_heads=16),
+    "ViT-L": dict(embed_dim=1024, depth=24, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
+    "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
+}
+
+st.title("Long-sequence MAE explorer")
+state.show_notices()
+st.markdown(
+    "A Vision Transformer cuts an $I \\times I$ image into $p \\times p$ patches, so its sequence has "
+    "$L = (I/p)^2$ tokens; a Masked Autoencoder (MAE) removes a fraction $r$ of them and its encoder sees only "
+    "$L_e = L(1-r)$, while its light decoder sees all $L_d = L$.  \n"
+    "Long-sequence MAE (Hu et al. 2022, [arXiv 2210.07224](https://arxiv.org/abs/2210.07224)) masks "
+    "$m \\times m$ patches together, which decouples *what is masked* ($m \\cdot p$ pixels) from the patch size: "
+    "halving $p$ quadruples $L$ while the masking task stays the same.  \n"
+    "Its abstract says the authors \u201cfind sequence length is a key axis that further scales MAE\u201d and "
+    "report \u201cstrong results on ImageNet-1K classification by keeping a standard image size and only "
+    "increasing the sequence length\u201d \u2014 224/8 with 2\u00d72 mask units instead of 224/16 is that kind "
+    "of change (the paper's numbers are in its body, which this app does not reproduce)."
+)
+
+# ------------------------------------------------------------------ sidebar: calculator settings
+sb = st.sidebar
+sb.subheader("Calculator")
+arch_param = Param("arch", str, "embedded tiny", choices=tuple(ARCHS))
+geo = [p for p in pickers.geometry_params(None) if p.name in ("I", "p", "m", "r")]
+params = [arch_param] + geo
+state.init(params, defaults={"I": 128, "p": 8, "m": 2})
+arch_name = sb.selectbox("Architecture", tuple(ARCHS), key="arch",
+                         help="Encoder/decoder widths, depths and heads (decoder: MAE's 512-d, 8 blocks).")
+with sb.expander("Presets"):
+    for i, (name, (I_, p_, m_)) in enumerate(pickers.PRESETS.items()):
+        st.button(name, key=f"home_preset_{i}", on_click=pickers._apply, args=({"I": I_, "p": p_, "m": m_},),
+                  width="stretch")
+c1, c2 = sb.columns(2)
+I = c1.number_input("Image size I", pickers.IMAGE_MIN, pickers.IMAGE_MAX, step=8, key="I")
+p = c2.selectbox("Patch size p", pickers.PATCH_CHOICES, key="p")
+m = sb.selectbox("Mask unit m", pickers.MASK_UNITS, key="m")
+r = sb.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="r")
+state.publish(params)
+
+# ------------------------------------------------------------------ calculator
+st.header("Calculator", divider="gray")
+a = ARCHS[arch_name]
+with guard():
+    mask = make_mask(sequence_lengths(int(I), int(p)).grid, int(m), float(r), seed=0, keep="blocks")
+    lens = sequence_lengths(int(I), int(p), n_keep=mask.n_keep)
+    fl = estimate_flops(int(I), int(p), lens.Le, a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"])
+    n_params = limits.param_count(a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"], int(p))
+    mem = limits.estimate_memory(L=lens.L, Le=lens.Le, Ld=lens.Ld, embed_dim=a["embed_dim"], depth=a["depth"],
+                                 num_heads=a["num_heads"], dec_dim=a["dec_dim"], dec_depth=a["dec_depth"],
+                                 dec_heads=a["dec_heads"], n_params=n_params)
+    gh, gw = lens.grid
+    cols = st.columns(4)
+    cols[0].metric("Sequence length L = (I/p)²", f"{lens.L:,}", help=f"{gh} × {gw} patches")
+    cols[1].metric("Encoder tokens Le", f"{lens.Le:,}",
+                   help=f"L(1−r) after keeping whole {m}×{m} units: effective ratio {mask.effective_ratio:.3f}")
+    cols[2].metric("Decoder tokens Ld", f"{lens.Ld:,}")
+    cols[3].metric("Masking granularity", f"{int(m) * int(p)} px", help="m · p: side of one removed square")
+    cols = st.columns(4)
+    cols[0].metric("Encoder GFLOPs", f"{fl.encoder / 1e9:,.2f}")
+    cols[1].metric("Decoder GFLOPs", f"{fl.decoder / 1e9:,.2f}")
+    cols[2].metric("Total GFLOPs (1 image)", f"{fl.total / 1e9:,.2f}")
+    cols[3].metric("Peak memory (est.)", f"{mem.peak_mb:,.0f} MB",
+                   help=f"inference, batch 1, float32; budget on this server: {limits.MEMORY_BUDGET_MB:,} MB")
+    with st.expander("How these are computed"):
+        st.markdown(
+            "**FLOPs** (`mae_core.geometry.estimate_flops`): forward pass of one image, 2 × multiply-adds of the "
+            "linear layers and attention matmuls (norms, softmax, GELU ignored). Per block on N tokens of width "
+            "D: 4ND² (q, k, v, projection) + 2·mlp_ratio·ND² (MLP) + 2N²D (scores and weighted sum). Encoder on "
+            "Le+1 tokens, decoder on L+1.\n\n**Memory** (`ui.limits.estimate_memory`): " + limits.FORMULA)
+        st.dataframe([
+            {"part": "weights", "MB": mem.weights / 2**20, "formula": f"{n_params:,} params × 4 B"},
+            {"part": "encoder attention matrix (1 layer)", "MB": mem.encoder_attention / 2**20,
+             "formula": f"{a['num_heads']} heads × {lens.Le + 1}² × 4 B"},
+            {"part": "encoder block activations", "MB": mem.encoder_activations / 2**20,
+             "formula": f"{lens.Le + 1} × {a['embed_dim']} × 14 × 4 B"},
+            {"part": "decoder attention matrix (1 layer)", "MB": mem.decoder_attention / 2**20,
+             "formula": f"{a['dec_heads']} heads × {lens.Ld + 1}² × 4 B"},
+            {"part": "decoder block activations", "MB": mem.decoder_activations / 2**20,
+             "formula": f"{lens.Ld + 1} × {a['dec_dim']} × 14 × 4 B"},
+        ], hide_index=True, column_config={"MB": st.column_config.NumberColumn(format="%.2f")})
+
+    st.subheader("The same architecture at the papers' settings")
+    rows = []
+    for name, (I_, p_, m_) in {**pickers.PRESETS, "current settings": (int(I), int(p), int(m))}.items():
+        try:
+            mk = make_mask(sequence_lengths(I_, p_).grid, m_, float(r), 0)
+            ln = sequence_lengths(I_, p_, n_keep=mk.n_keep)
+            f = estimate_flops(I_, p_, ln.Le, a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"])
+            rows.append({"setting": name, "I": I_, "p": p_, "m": m_, "mask px": m_ * p_, "L": ln.L, "Le": ln.Le,
+                         "encoder GFLOPs": round(f.encoder / 1e9, 2), "total GFLOPs": round(f.total / 1e9, 2),
+                         "× original MAE encoder": None})
+        except Exception:  # the current settings may be invalid; the error is shown above
+            continue
+    if rows:
+        base = rows[0]["encoder GFLOPs"] or 1.0
+        for row in rows:
+            row["× original MAE encoder"] = round(row["encoder GFLOPs"] / base, 2)
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption(f"r = {float(r):.2f}, {arch_name}. Longer sequences cost pre-training compute: the encoder's "
+                   "work grows with Le (and quadratically in its attention), the decoder's with L.")
+
+# ------------------------------------------------------------------ links
+st.header("Explore", divider="gray")
+links = [
+    ("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
+     "Mask an image with any I, p, m, r and seed; see the four MAE panels, the per-patch error and baselines."),
+    ("app_pages/sequence_grid.py", "Sequence length × mask unit", ":material/grid_view:",
+     "The paper's question on one image: trained p16-m1 vs p8-m1 vs p8-m2, same mask, side by side."),
+    ("app_pages/attention.py", "Attention & receptive field", ":material/visibility:",
+     "Per-head attention maps, rollout, and mean attention distance at two sequence lengths."),
+    ("app_pages/ablations.py", "Ablation curves", ":material/show_chart:",
+     "Published MAE / long-seq MAE numbers with sources, our measured sweeps, and your own CSV."),
+    ("app_pages/checkpoints.py", "Checkpoints", ":material/inventory_2:",
+     "What each checkpoint is, how it was trained, and what it can and cannot show."),
+]
+cols = st.columns(len(links))
+for col, (path, title, icon, text) in zip(cols, links):
+    with col.container(border=True):
+        st.page_link(path, label=title, icon=icon)
+        st.caption(text)

@@ -1,0 +1,162 @@
+"""Reconstruction: mask an image, reconstruct it, and measure the result."""
+import numpy as np
+import streamlit as st
+
+from mae_core.reconstruct import DENORM_MODES, LEAK_NOTE
+from ui import limits, paint, pickers, render, resources, state
+from ui.state import Param
+
+st.title("Reconstruction")
+ck = pickers.pick_checkpoint()
+picked = pickers.pick_image()
+g = pickers.pick_geometry(ck)
+
+sb = st.sidebar
+sb.subheader("Display")
+extra = [Param("mask_src", str, "random", choices=("random", "custom"))]
+norm_pix = ck is not None and bool(ck.cfg.norm_pix_loss)
+if norm_pix:
+    extra.append(Param("denorm", str, "visible", choices=DENORM_MODES))
+state.init(extra)
+mask_src = sb.radio("Mask", ("random", "custom"), key="mask_src", horizontal=True,
+                    format_func={"random": "random (seed)", "custom": "paint your own"}.get)
+denorm = "visible"
+if norm_pix:
+    denorm = sb.radio("De-normalise norm-pix output with", DENORM_MODES, key="denorm",
+                      format_func={"visible": "statistics of visible neighbours", "ground-truth":
+                                   "ground-truth patch statistics (leaks)", "raw": "nothing (raw output)"}.get,
+                      help="A norm-pix model predicts each patch with zero mean and unit variance; colours need "
+                           "per-patch statistics (facebookresearch/mae#197, MAE-pytorch#40).")
+state.publish(extra)
+state.show_notices()
+
+if ck is None or picked is None:
+    st.info("Choose a checkpoint and an image in the sidebar to see a reconstruction.")
+    st.stop()
+img, img_hash, img_label = picked
+st.caption(f"**{ck.label}** ({getattr(ck.info, 'arch_name', '')}) · image **{img_label}** · I={g.image_size} "
+           f"p={g.patch_size} m={g.mask_unit} r={g.mask_ratio:.2f} seed={g.seed} keep={g.keep}")
+
+if not ck.can_reconstruct:
+    st.warning("This checkpoint is encoder-only (no decoder weights), so it cannot reconstruct. Its attention "
+               "can still be explored.", icon=":material/info:")
+    st.page_link("app_pages/attention.py", label="Attention & receptive field", icon=":material/visibility:")
+    st.stop()
+
+if (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch):
+    preset = next((n for n, v in pickers.PRESETS.items() if v[:2] == (g.image_size, g.patch_size)), None)
+    st.info((f"Preset **{preset}**: " if preset else "")
+            + f"the checkpoint was trained at I={ck.native_size}, p={ck.native_patch}; it runs here resampled at "
+              f"I={g.image_size}, p={g.patch_size} (see the notes below).", icon=":material/swap_horiz:")
+
+with render.guard():
+    cfg = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size)
+    grid = cfg.grid
+    L = grid[0] * grid[1]
+    est = limits.estimate_for_config(cfg, L, int(L * (1 - g.mask_ratio)), L // cfg.decoder_downsampling**2)
+    limits.check_budget(est, f"I={g.image_size}, p={g.patch_size} (L={L:,})")
+
+    mask_grid = None
+    if mask_src == "custom":
+        from mae_core.masking import make_mask
+
+        seed_mask = make_mask(grid, g.mask_unit, g.mask_ratio, g.seed, g.keep).mask.numpy()
+        cm = paint.current(grid, seed_mask)
+        if not (cm == 0).any():
+            cm = seed_mask
+            paint.set_mask(cm)
+        mask_grid = tuple(tuple(int(v) for v in row) for row in cm)
+        st.query_params["cmask"] = paint.encode(cm)
+        state.st.session_state[state._PUBLISHED]["cmask"] = st.query_params["cmask"]
+
+    if limits.LIMITER.busy:
+        st.info(f"The server is busy ({limits.LIMITER.in_use} inferences running); waiting for a free slot...",
+                icon=":material/hourglass_top:")
+    with st.spinner("Reconstructing..."):
+        res = resources.reconstruction(str(ck.path), ck.sha, img_hash, img, g.image_size, g.patch_size, g.mask_unit,
+                                       g.mask_ratio, g.seed, g.keep, denorm, mask_grid)
+
+    for note in res.notes:
+        if note == LEAK_NOTE:
+            st.warning("Information leak: " + note, icon=":material/warning:")
+        elif "approximation" in note or "not trained on" in note:
+            st.warning(note, icon=":material/warning:")
+        else:
+            st.caption("Note: " + note)
+
+    # ---- the four canonical panels
+    tag = f"{ck.label}_I{g.image_size}_p{g.patch_size}_m{g.mask_unit}_r{g.mask_ratio:.2f}_s{g.seed}"
+    masked_grid = render.grid_overlay(res.masked, g.patch_size, g.mask_unit)
+    cols = st.columns(4)
+    render.panel(cols[0], res.original, "original", f"original_{tag}.png", "dl_orig")
+    render.panel(cols[1], masked_grid, f"masked ({res.effective_ratio:.0%} removed, {g.mask_unit}×{g.mask_unit} "
+                 "units outlined)", f"masked_{tag}.png", "dl_masked", download_full=masked_grid)
+    render.panel(cols[2], res.reconstruction, "reconstruction", f"reconstruction_{tag}.png", "dl_recon")
+    render.panel(cols[3], res.pasted, "reconstruction + visible", f"pasted_{tag}.png", "dl_pasted")
+    st.download_button("All four panels (PNG)", render.png_bytes(render.montage(
+        [res.original, masked_grid, res.reconstruction, res.pasted],
+        ["original", "masked", "reconstruction", "reconstruction + visible"])),
+        file_name=f"panels_{tag}.png", mime="image/png", key="dl_all", icon=":material/download:")
+
+    # ---- error map + metrics
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Per-patch error")
+        only_removed = st.toggle("removed patches only", value=True, key="err_removed_only")
+        err = np.where(res.mask > 0, res.error_map, np.nan) if only_removed else res.error_map
+        status = np.where(res.mask > 0, "removed", "visible")
+        st.plotly_chart(render.heatmap(err, zlabel="MSE", hover_extra=status, colorscale="Inferno"),
+                        key="err_map", config={"displaylogo": False})
+        st.caption("Mean squared error per patch in [0, 1] RGB units. Visible patches are not trained on "
+                   "(the loss covers removed ones only), so they can look worse (facebookresearch/mae#146); seams "
+                   "at patch borders are expected (mae#153).")
+    with right:
+        st.subheader("Metrics")
+        c = st.columns(2)
+        c[0].metric("masked MSE", f"{res.masked_mse:.4f}")
+        c[1].metric("PSNR (removed)", f"{res.psnr:.2f} dB")
+        mf, gf = res.baselines.get("mean_fill"), res.baselines.get("gaussian_fill")
+        c = st.columns(2)
+        if mf is not None:
+            c[0].metric("mean-fill MSE", f"{mf:.4f}", delta=f"{res.masked_mse - mf:+.4f} model",
+                        delta_color="inverse", help="Removed pixels filled with the mean visible colour.")
+        if gf is not None:
+            c[1].metric("Gaussian-fill MSE", f"{gf:.4f}", delta=f"{res.masked_mse - gf:+.4f} model",
+                        delta_color="inverse", help="Normalised Gaussian interpolation of visible pixels.")
+        c = st.columns(3)
+        c[0].metric("L", f"{res.lengths.L:,}")
+        c[1].metric("Le", f"{res.lengths.Le:,}")
+        c[2].metric("Ld", f"{res.lengths.Ld:,}")
+        c = st.columns(3)
+        c[0].metric("GFLOPs", f"{res.flops.total / 1e9:.3f}")
+        c[1].metric("eff. ratio", f"{res.effective_ratio:.3f}")
+        c[2].metric("mem. est.", f"{est.peak_mb:,.0f} MB")
+        metrics = {"checkpoint": ck.label, "checkpoint_sha256": ck.sha[:16], "image": img_label,
+                   "mask": "custom" if mask_grid is not None else f"random (seed {g.seed}, {g.keep})",
+                   "denorm": res.denorm or "", **res.metrics()}
+        with st.expander("All metrics"):
+            st.dataframe([{"metric": k, "value": str(v)} for k, v in metrics.items()], hide_index=True,
+                         width="stretch")
+        render.csv_download([metrics], f"metrics_{tag}.csv", "dl_metrics")
+
+if mask_src == "custom" and "res" in dir():
+    st.subheader("Paint your own mask")
+    st.caption(f"Click a patch, or drag a box / lasso: whole {g.mask_unit}×{g.mask_unit} mask units change. "
+               "The mask is stored in the link (`cmask`).")
+    cm = st.session_state.get(paint.KEY)
+    if cm is not None and cm.shape == res.mask.shape:
+        b = st.columns(4)
+        from mae_core.masking import make_mask
+
+        if b[0].button("Start from the random mask", key="paint_reset"):
+            paint.set_mask(make_mask(res.mask.shape, g.mask_unit, g.mask_ratio, g.seed, g.keep).mask.numpy())
+            st.rerun()
+        if b[1].button("Reveal all", key="paint_clear"):
+            paint.set_mask(np.zeros_like(cm))
+            st.rerun()
+        if b[2].button("Invert", key="paint_invert"):
+            inv = 1.0 - cm
+            if (inv == 0).any():
+                paint.set_mask(inv)
+                st.rerun()
+        paint.editor(res.original, cm, g.patch_size, g.mask_unit)

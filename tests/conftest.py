@@ -1,0 +1,64 @@
+"""Shared fixtures. The dashboard tests run on a tiny random-weight checkpoint family written to a temp folder
+(MAE_CHECKPOINT_DIR points there), so they are fast and independent of the training jobs."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The family's names and training mask units, as mae_core.assets.FAMILY (p, m) at a tiny scale.
+TINY_FAMILY = {"p8-m2": (8, 2), "p8-m1": (8, 1), "p16-m1": (16, 1)}
+
+
+def write_tiny_family(folder, image_size: int = 64, embed_dim: int = 32, depth: int = 1, num_heads: int = 2,
+                      decoder_embed_dim: int = 32, decoder_depth: int = 1, decoder_num_heads: int = 2,
+                      seed: int = 0) -> dict:
+    """Random-weight MAEs named like the embedded family, in our .safetensors format, with a loss CSV each.
+
+    Returns name -> path. Used by the app tests (tiny) and for running the app before training finishes."""
+    import torch
+
+    from mae_core.model import MAEConfig, build_model
+    from mae_core.ourformat import save_checkpoint
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, (name, (p, m)) in enumerate(TINY_FAMILY.items()):
+        torch.manual_seed(seed + i)
+        cfg = MAEConfig(img_size=image_size, patch_size=p, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
+                        decoder_embed_dim=decoder_embed_dim, decoder_depth=decoder_depth,
+                        decoder_num_heads=decoder_num_heads, name=name)
+        path = save_checkpoint(build_model(cfg), folder / f"{name}.safetensors",
+                               training={"mask_unit": m, "mask_ratio": 0.75, "steps": 3, "target": "pixels",
+                                         "note": "random weights (test fixture)", "loss_csv": f"{name}.loss.csv"})
+        with open(folder / f"{name}.loss.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "loss", "lr"])
+            w.writerows([(1, 1.0, 1e-4), (2, 0.9, 1e-4), (3, 0.85, 1e-4)])
+        out[name] = path
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_family(tmp_path_factory):
+    """A tiny random family in a temp folder, with MAE_CHECKPOINT_DIR pointing at it for the whole session."""
+    folder = tmp_path_factory.mktemp("family")
+    paths = write_tiny_family(folder)
+    old = os.environ.get("MAE_CHECKPOINT_DIR")
+    os.environ["MAE_CHECKPOINT_DIR"] = str(folder)
+    yield paths
+    if old is None:
+        os.environ.pop("MAE_CHECKPOINT_DIR", None)
+    else:
+        os.environ["MAE_CHECKPOINT_DIR"] = old
+
+
+def shipped_family() -> dict:
+    """The real embedded checkpoints under assets/checkpoints/ that exist now (trained by the lead)."""
+    d = ROOT / "assets" / "checkpoints"
+    return {n: d / f"{n}.safetensors" for n in TINY_FAMILY if (d / f"{n}.safetensors").is_file()}

@@ -1,0 +1,146 @@
+"""Guards for a hosted demo: a process-wide cap on concurrent inferences and a memory budget.
+
+Both are read from the environment once per process:
+  MAE_MAX_CONCURRENT   inferences running at once across all sessions (default 2)
+  MAE_MEMORY_BUDGET_MB largest estimated peak memory of one inference (default 4096)
+"""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from mae_core.errors import MAEError
+
+
+def _env_int(name: str, default: int, lo: int = 1) -> int:
+    try:
+        return max(lo, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+MAX_CONCURRENT = _env_int("MAE_MAX_CONCURRENT", 2)
+MEMORY_BUDGET_MB = _env_int("MAE_MEMORY_BUDGET_MB", 4096)
+WAIT_TIMEOUT_S = _env_int("MAE_BUSY_TIMEOUT_S", 120)
+BYTES = 4  # float32 on CPU
+
+
+class BusyError(MAEError):
+    """All inference slots stayed taken for longer than the wait limit."""
+
+
+class BudgetError(MAEError):
+    """A configuration whose estimated memory exceeds the budget (refused before running)."""
+
+
+class Limiter:
+    """A BoundedSemaphore with a readable count of slots in use (module-level: shared by every session)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._sem = threading.BoundedSemaphore(n)
+        self._lock = threading.Lock()
+        self.in_use = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.in_use >= self.n
+
+    @contextmanager
+    def slot(self, timeout: float = WAIT_TIMEOUT_S):
+        if not self._sem.acquire(timeout=timeout):
+            raise BusyError(f"the server is busy ({self.n} inferences running) and no slot freed up within "
+                            f"{timeout:.0f} s; try again in a moment")
+        with self._lock:
+            self.in_use += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_use -= 1
+            self._sem.release()
+
+
+LIMITER = Limiter(MAX_CONCURRENT)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak bytes of one batch-1 float32 forward pass (inference, no gradients)."""
+
+    weights: float
+    encoder_attention: float  # one layer's attention matrix: heads x (Le+1)^2
+    encoder_activations: float
+    decoder_attention: float  # heads x (Ld+1)^2
+    decoder_activations: float
+    attention_maps: float  # attention analysis: captured block inputs + one chunk of scores + returned maps
+
+    @property
+    def peak(self) -> float:
+        enc = self.encoder_attention + self.encoder_activations
+        dec = self.decoder_attention + self.decoder_activations
+        return self.weights + max(enc, dec) + self.attention_maps
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 2**20
+
+
+FORMULA = (
+    "peak ≈ weights + max(encoder, decoder) + kept attention maps, in float32 (4 bytes), batch 1, inference:\n"
+    "- attention matrix of one layer = heads × N² × 4 B (N = tokens incl. CLS: Le+1 in the encoder, Ld+1 in the "
+    "decoder), counted as if materialised (fused kernels may use less, so this is an upper bound);\n"
+    "- activations of one block = N × D × (6 + 2·mlp_ratio) × 4 B (residual, norm, q/k/v, projection, MLP hidden);\n"
+    "- attention analysis (mae_core.attention, full image) keeps every block's input, depth × (L+1) × D × 4 B, one "
+    "chunk of scores, heads × 256 × (L+1) × 4 B, and the returned per-layer maps, 2 × depth × heads × L × 4 B.")
+
+
+def param_count(embed_dim: int, depth: int, dec_dim: int, dec_depth: int, patch_size: int, mlp_ratio: float = 4.0,
+                in_chans: int = 3, with_decoder: bool = True) -> int:
+    """Parameters of an MAE (position tables and norms included, approximately)."""
+    def blocks(d, n):
+        return n * ((4 + 2 * mlp_ratio) * d * d + (9 + mlp_ratio) * d)
+
+    n = in_chans * patch_size**2 * embed_dim + embed_dim + blocks(embed_dim, depth) + 2 * embed_dim
+    if with_decoder:
+        n += embed_dim * dec_dim + dec_dim + blocks(dec_dim, dec_depth) + 2 * dec_dim
+        n += dec_dim * in_chans * patch_size**2 + in_chans * patch_size**2
+    return int(n)
+
+
+def estimate_memory(*, L: int, Le: int, Ld: int, embed_dim: int, depth: int, num_heads: int, dec_dim: int,
+                    dec_depth: int, dec_heads: int, mlp_ratio: float = 4.0, n_params: int,
+                    with_decoder: bool = True, attention_analysis: bool = False) -> MemoryEstimate:
+    ne, nd = Le + 1, Ld + 1
+    act = 6 + 2 * mlp_ratio
+    return MemoryEstimate(
+        weights=BYTES * n_params,
+        encoder_attention=BYTES * num_heads * ne**2,
+        encoder_activations=BYTES * ne * embed_dim * act,
+        decoder_attention=BYTES * dec_heads * nd**2 if with_decoder else 0.0,
+        decoder_activations=BYTES * nd * dec_dim * act if with_decoder else 0.0,
+        attention_maps=BYTES * (depth * (L + 1) * embed_dim + num_heads * min(256, L + 1) * (L + 1)
+                                + 2 * depth * num_heads * L) if attention_analysis else 0.0,
+    )
+
+
+def estimate_for_config(cfg, L: int, Le: int, Ld: int, attention_analysis: bool = False) -> MemoryEstimate:
+    """estimate_memory for an mae_core MAEConfig."""
+    n_params = param_count(cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.patch_size,
+                           cfg.mlp_ratio, cfg.in_chans, cfg.has_decoder)
+    return estimate_memory(L=L, Le=Le, Ld=Ld, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
+                           dec_dim=cfg.decoder_embed_dim, dec_depth=cfg.decoder_depth,
+                           dec_heads=cfg.decoder_num_heads, mlp_ratio=cfg.mlp_ratio, n_params=n_params,
+                           with_decoder=cfg.has_decoder and not attention_analysis,
+                           attention_analysis=attention_analysis)
+
+
+def check_budget(est: MemoryEstimate, what: str = "this configuration", budget_mb: int | None = None) -> None:
+    """Raise BudgetError (shown in place by the page) when the estimate exceeds the budget."""
+    budget = MEMORY_BUDGET_MB if budget_mb is None else budget_mb
+    if est.peak_mb > budget:
+        raise BudgetError(f"{what} would need about {est.peak_mb:,.0f} MB (estimate), more than this server's "
+                          f"budget of {budget:,} MB (MAE_MEMORY_BUDGET_MB); use a smaller image, a larger patch "
+                          f"size or a higher mask ratio")

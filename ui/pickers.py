@@ -1,0 +1,254 @@
+"""The shared sidebar controls: checkpoint, image, geometry (I, p, m, r, seed, keep) and presets.
+
+Each picker seeds its widgets from ui.state (URL / remembered / default), draws them, and returns plain values;
+errors in user input are shown in place (st.error) and the picker returns None.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from mae_core import assets
+from mae_core.errors import MAEError
+
+from . import resources, state
+from .state import Param
+
+PATCH_CHOICES = (2, 4, 7, 8, 14, 16, 28, 32)
+MASK_UNITS = (1, 2, 3, 4, 8)
+IMAGE_MIN, IMAGE_MAX = 16, 1024
+SEED_MAX = 2**31 - 1
+DEFAULT_SEED = 2  # the official MAE demo's seed
+# name -> (I, p, m). The embedded checkpoints are 128-px models, so these run resampled (the page says so).
+PRESETS = {
+    "original MAE (224/16, m=1)": (224, 16, 1),
+    "long-seq MAE (224/8, m=2)": (224, 8, 2),
+    "long-seq release (448/16, m=2)": (448, 16, 2),
+}
+_RESET_FLAG = "_reset_geometry"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the shared model (never mutate it) and what mae_core.checkpoints knows about it."""
+
+    path: Path
+    sha: str
+    label: str
+    source: str
+    model: object
+    info: object
+
+    @property
+    def cfg(self):
+        return self.model.cfg
+
+    @property
+    def native_size(self) -> int:
+        return int(self.cfg.img_size[0])
+
+    @property
+    def native_patch(self) -> int:
+        return int(self.cfg.patch_size)
+
+    @property
+    def trained_mask_unit(self) -> int:
+        return max(1, int(getattr(self.info, "mask_unit", 1) or 1))
+
+    @property
+    def can_reconstruct(self) -> bool:
+        return bool(getattr(self.info, "can_reconstruct", self.cfg.has_decoder))
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self.info, "kind", "pixel-target"))
+
+
+@dataclass(frozen=True)
+class Geometry:
+    image_size: int
+    patch_size: int
+    mask_unit: int
+    mask_ratio: float
+    seed: int
+    keep: str
+
+
+def _flag_reset():
+    st.session_state[_RESET_FLAG] = True
+
+
+# ------------------------------------------------------------------ checkpoint
+SOURCE_LABELS = {"embedded": "Embedded family", "path": "Local path", "upload": "Upload"}
+
+
+def checkpoint_params(prefix: str = "") -> list[Param]:
+    fam = resources.family()
+    sources = (["embedded"] if fam else []) + (["path"] if resources.local_paths_allowed() else []) + ["upload"]
+    names = tuple(fam) or ("",)
+    return [Param(f"{prefix}ckpt_src", str, sources[0], choices=tuple(sources)),
+            Param(f"{prefix}ckpt", str, names[0], choices=names),
+            Param(f"{prefix}ckpt_path", str, "")]
+
+
+def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry: bool = True) -> Checkpoint | None:
+    """Sidebar checkpoint chooser: embedded family, a local file/folder, or an upload. Returns None on error."""
+    sb = st.sidebar
+    params = checkpoint_params(prefix)
+    state.init(params)
+    fam = resources.family()
+    on_change = _flag_reset if reset_geometry else None
+    sb.subheader(title)
+    if not fam:
+        sb.warning(f"No embedded checkpoints in {resources.family_dir()} yet (the family is trained separately); "
+                   "give a path or upload one.")
+    sources = params[0].choices
+    src = sb.radio("Source", sources, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get, horizontal=True,
+                   on_change=on_change, label_visibility="collapsed")
+    extra = []
+    try:
+        if src == "embedded":
+            name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
+                                help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
+            path, label = fam[name], name
+            sb.caption(assets.FAMILY.get(name, ""))
+        elif src == "path":
+            text = sb.text_input("Checkpoint file or folder (on this server)", key=f"{prefix}ckpt_path",
+                                 on_change=on_change, placeholder="/path/to/model.safetensors or a folder")
+            if not text.strip():
+                sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
+                return None
+            p = Path(text.strip()).expanduser()
+            if p.is_dir():
+                files = resources.find(str(p))
+                if not files:
+                    raise MAEError(f"no checkpoints found in {p}")
+                fparam = Param(f"{prefix}ckpt_file", str, files[0], choices=tuple(files))
+                state.init([fparam])
+                extra.append(fparam)
+                chosen = sb.selectbox("Checkpoint in that folder", files, key=f"{prefix}ckpt_file",
+                                      format_func=lambda s: Path(s).name, on_change=on_change)
+                p = Path(chosen)
+            path, label = p, p.name
+        else:
+            up = sb.file_uploader("Checkpoint file", type=[s.lstrip(".") for s in resources.CHECKPOINT_SUFFIXES],
+                                  key=f"{prefix}ckpt_upload", on_change=on_change,
+                                  max_upload_size=resources.MAX_CHECKPOINT_UPLOAD_MB,
+                                  help="Loaded safely (safetensors, or torch.load with weights_only=True). Large "
+                                       "checkpoints: use a local path instead.")
+            if up is None:
+                sb.info("Upload a checkpoint (.safetensors or .pth). Uploads cannot be shared by link.")
+                return None
+            path, label = resources.save_upload(up.getvalue(), up.name), up.name
+        with st.spinner(f"Loading {label}..."):
+            model, info, sha = resources.load(path)
+    except MAEError as e:
+        sb.error(str(e))
+        return None
+    finally:
+        state.publish(params + extra)
+    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info)
+
+
+# ------------------------------------------------------------------ image
+IMAGE_LABELS = {"upload": "Upload your own"}
+
+
+def pick_image(prefix: str = ""):
+    """Sidebar image chooser -> (PIL image, content hash, label) or None (error shown in the sidebar)."""
+    sb = st.sidebar
+    choices = tuple(assets.DEMO_IMAGES) + ("upload",)
+    params = [Param(f"{prefix}img", str, assets.DEFAULT_IMAGE, choices=choices)]
+    state.init(params)
+    sb.subheader("Image")
+    name = sb.selectbox("Image", choices, key=f"{prefix}img", label_visibility="collapsed",
+                        format_func=lambda n: IMAGE_LABELS.get(n, f"{n} (demo)"),
+                        help="Demo images are held out from the embedded family's training data.")
+    state.publish(params)
+    try:
+        if name == "upload":
+            up = sb.file_uploader("Image file", type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"],
+                                  key=f"{prefix}img_upload", max_upload_size=resources.MAX_IMAGE_UPLOAD_MB)
+            if up is None:
+                sb.info("Upload an image; it is resized to I x I.")
+                return None
+            img, h = resources.image_from_bytes(up.getvalue())
+            return img, h, up.name
+        img, h = resources.demo_image(name)
+        return img, h, name
+    except MAEError as e:
+        sb.error(str(e))
+        return None
+
+
+# ------------------------------------------------------------------ geometry
+def geometry_params(ck: Checkpoint | None, with_mask: bool = True) -> list[Param]:
+    I0 = ck.native_size if ck else 128
+    p0 = ck.native_patch if ck else 8
+    m0 = ck.trained_mask_unit if ck else 1
+    ps = [Param("I", int, I0, lo=IMAGE_MIN, hi=IMAGE_MAX),
+          Param("p", int, p0 if p0 in PATCH_CHOICES else 16, choices=PATCH_CHOICES)]
+    if with_mask:
+        ps += [Param("m", int, m0 if m0 in MASK_UNITS else 1, choices=MASK_UNITS),
+               Param("r", float, 0.75, lo=0.05, hi=0.95, step=0.05),
+               Param("seed", int, DEFAULT_SEED, lo=0, hi=SEED_MAX),
+               Param("keep", str, "blocks", choices=("blocks", "exact"))]
+    return ps
+
+
+def _apply(values: dict):
+    for k, v in values.items():
+        state.set_value(k, v)
+
+
+def _new_seed():
+    state.set_value("seed", random.randrange(0, 100_000))
+
+
+def pick_geometry(ck: Checkpoint | None, with_mask: bool = True, presets: bool = True) -> Geometry:
+    """Sidebar controls for I, p (and m, r, seed, keep); presets and 'native' buttons; a 'new mask' button."""
+    sb = st.sidebar
+    params = geometry_params(ck, with_mask)
+    if ck is not None and st.session_state.pop(_RESET_FLAG, False):
+        native = {"I": ck.native_size, "p": ck.native_patch}
+        if with_mask:
+            native["m"] = ck.trained_mask_unit if ck.trained_mask_unit in MASK_UNITS else 1
+        for k, v in native.items():
+            if v in (params[1].choices if k == "p" else (MASK_UNITS if k == "m" else (v,))):
+                state.set_value(k, v)
+    state.init(params)
+    sb.subheader("Geometry")
+    if presets:
+        with sb.expander("Presets", expanded=False):
+            for i, (name, (I, p, m)) in enumerate(PRESETS.items()):
+                vals = {"I": I, "p": p} | ({"m": m} if with_mask else {})
+                st.button(name, key=f"preset_{i}", on_click=_apply, args=(vals,), width="stretch")
+            if ck is not None:
+                native = {"I": ck.native_size, "p": ck.native_patch}
+                if with_mask:
+                    native["m"] = ck.trained_mask_unit if ck.trained_mask_unit in MASK_UNITS else 1
+                st.button(f"checkpoint native ({ck.native_size}/{ck.native_patch}"
+                          + (f", m={native['m']})" if with_mask else ")"), key="preset_native", on_click=_apply,
+                          args=(native,), width="stretch")
+    c1, c2 = sb.columns(2)
+    I = c1.number_input("Image size I", IMAGE_MIN, IMAGE_MAX, step=8, key="I",
+                        help="The image is resized to I x I pixels.")
+    p = c2.selectbox("Patch size p", PATCH_CHOICES, key="p", help="Pixels per side of one token.")
+    if not with_mask:
+        state.publish(params)
+        return Geometry(int(I), int(p), 1, 0.0, 0, "blocks")
+    c3, c4 = sb.columns(2)
+    m = c3.selectbox("Mask unit m", MASK_UNITS, key="m",
+                     help="m x m patches are masked together (long-seq MAE's --mask_downsampling).")
+    keep = c4.selectbox("Keep", ("blocks", "exact"), key="keep",
+                        help="blocks: whole mask units only (effective ratio may differ); exact: int(L(1-r)) "
+                             "patches as in the papers (one unit may be cut).")
+    r = sb.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="r")
+    c5, c6 = sb.columns([3, 2], vertical_alignment="bottom")
+    seed = c5.number_input("Seed", 0, SEED_MAX, step=1, key="seed")
+    c6.button("New mask", on_click=_new_seed, key="new_mask", width="stretch")
+    state.publish(params)
+    return Geometry(int(I), int(p), int(m), float(r), int(seed), str(keep))

@@ -1,0 +1,187 @@
+"""Drawing helpers: image panels with PNG downloads, the mask-unit grid overlay, plotly figures, the error boundary."""
+from __future__ import annotations
+
+import io
+from contextlib import contextmanager
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from mae_core.errors import MAEError
+
+DISPLAY_MIN = 256  # panels are upscaled (nearest) to at least this many pixels so small patches stay crisp
+
+
+@contextmanager
+def guard(where: st.delta_generator.DeltaGenerator | None = None):
+    """Show a user error (MAEError) in place as st.error; the rest of the page still renders."""
+    try:
+        yield
+    except MAEError as e:
+        (where or st).error(str(e), icon=":material/error:")
+
+
+def to_uint8(arr01: np.ndarray) -> np.ndarray:
+    return (np.clip(arr01, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def scale_for(h: int, w: int, target: int = DISPLAY_MIN) -> int:
+    return max(1, int(np.ceil(target / max(1, min(h, w)))))
+
+
+def upscale(arr01: np.ndarray, target: int = DISPLAY_MIN) -> Image.Image:
+    img = Image.fromarray(to_uint8(arr01))
+    s = scale_for(img.height, img.width, target)
+    return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
+
+
+def png_bytes(img) -> bytes:
+    """PNG of a PIL image or an HxWx3 float array in [0, 1] (encoded with PIL)."""
+    if not isinstance(img, Image.Image):
+        img = Image.fromarray(to_uint8(img))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def grid_overlay(arr01: np.ndarray, patch_size: int, mask_unit: int, target: int = DISPLAY_MIN) -> Image.Image:
+    """The image upscaled, with mask-unit boundaries (every m*p pixels) drawn as lines, patch boundaries fainter."""
+    img = upscale(arr01, target).convert("RGBA")
+    s = img.width // arr01.shape[1]
+    over = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    d = ImageDraw.Draw(over)
+    H, W = arr01.shape[:2]
+    cell = patch_size * mask_unit
+    if mask_unit > 1 and patch_size * s >= 4:
+        for x in range(patch_size, W, patch_size):
+            if x % cell:
+                d.line([(x * s, 0), (x * s, H * s)], fill=(255, 255, 255, 55), width=1)
+        for y in range(patch_size, H, patch_size):
+            if y % cell:
+                d.line([(0, y * s), (W * s, y * s)], fill=(255, 255, 255, 55), width=1)
+    if cell * s >= 3:
+        for x in range(cell, W, cell):
+            d.line([(x * s, 0), (x * s, H * s)], fill=(255, 255, 255, 170), width=1)
+        for y in range(cell, H, cell):
+            d.line([(0, y * s), (W * s, y * s)], fill=(255, 255, 255, 170), width=1)
+    return Image.alpha_composite(img, over).convert("RGB")
+
+
+def panel(col, img, caption: str, filename: str, key: str, download_full=None):
+    """One image panel with a PNG download (the download is at the image's own resolution unless given)."""
+    shown = img if isinstance(img, Image.Image) else upscale(img)
+    col.image(shown, caption=caption, width="stretch")
+    data = png_bytes(download_full if download_full is not None else img)
+    col.download_button("PNG", data, file_name=filename, mime="image/png", key=key, icon=":material/download:",
+                        width="stretch")
+
+
+def montage(images, labels=None, pad: int = 4, target: int = DISPLAY_MIN) -> Image.Image:
+    """Side-by-side PNG of several panels (for a one-click download of a whole figure row)."""
+    ims = [im if isinstance(im, Image.Image) else upscale(im, target) for im in images]
+    h = max(i.height for i in ims)
+    label_h = 18 if labels else 0
+    out = Image.new("RGB", (sum(i.width for i in ims) + pad * (len(ims) - 1), h + label_h), (255, 255, 255))
+    x = 0
+    d = ImageDraw.Draw(out)
+    for i, im in enumerate(ims):
+        out.paste(im, (x, label_h))
+        if labels:
+            d.text((x + 2, 2), labels[i], fill=(0, 0, 0))
+        x += im.width + pad
+    return out
+
+
+def grid_montage(cells, pad: int = 4, target: int = 160) -> Image.Image:
+    """A rows x cols grid of images (None = blank cell) as one PIL image."""
+    ims = [[None if c is None else (c if isinstance(c, Image.Image) else upscale(c, target)) for c in row]
+           for row in cells]
+    ref = next(i for row in ims for i in row if i is not None)
+    cw, ch = ref.width, ref.height
+    nr, nc = len(ims), max(len(r) for r in ims)
+    out = Image.new("RGB", (nc * cw + pad * (nc - 1), nr * ch + pad * (nr - 1)), (255, 255, 255))
+    for r, row in enumerate(ims):
+        for c, im in enumerate(row):
+            if im is not None:
+                out.paste(im.resize((cw, ch), Image.NEAREST), (c * (cw + pad), r * (ch + pad)))
+    return out
+
+
+def heatmap(values: np.ndarray, *, title: str = "", colorscale: str = "Viridis", zlabel: str = "value",
+            hover_extra: np.ndarray | None = None, height: int = 340, zmin=None, zmax=None, background=None):
+    """A plotly heatmap of a (gh, gw) grid, row 0 at the top, square cells; NaN cells left blank.
+
+    background: optional HxWx3 image in [0,1] drawn under a semi-transparent heatmap."""
+    import plotly.graph_objects as go
+
+    gh, gw = values.shape
+    z = np.where(np.isfinite(values), values, np.nan)
+    kw = {}
+    if hover_extra is not None:
+        kw = dict(customdata=hover_extra, hovertemplate="row %{y}, col %{x}<br>" + zlabel
+                  + " %{z:.4g}<br>%{customdata}<extra></extra>")
+    else:
+        kw = dict(hovertemplate="row %{y}, col %{x}<br>" + zlabel + " %{z:.4g}<extra></extra>")
+    fig = go.Figure()
+    if background is not None:
+        H, W = background.shape[:2]
+        fig.add_trace(go.Image(z=to_uint8(background), dx=gw / W, dy=gh / H, x0=-0.5 + gw / W / 2,
+                               y0=-0.5 + gh / H / 2, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=zlabel),
+                             opacity=0.6 if background is not None else 1.0, hoverongaps=False, **kw))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False,
+                     title=None, range=[gh - 0.5, -0.5])
+    fig.update_xaxes(showgrid=False, constrain="domain", title=None, range=[-0.5, gw - 0.5])
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def csv_download(rows, filename: str, key: str, label: str = "Metrics (CSV)"):
+    """A download button for a list of dicts or a DataFrame as CSV."""
+    import pandas as pd
+
+    df = rows if hasattr(rows, "to_csv") else pd.DataFrame(rows)
+    st.download_button(label, df.to_csv(index=False).encode(), file_name=filename, mime="text/csv", key=key,
+                       icon=":material/download:")
+
+
+def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno") -> Image.Image:
+    """A (gh, gw) grid -> RGB PIL image through a plotly colour scale (NaN -> light grey), nearest-upscaled."""
+    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
+
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    lo, hi = (float(v[ok].min()), float(v[ok].max())) if ok.any() else (0.0, 1.0)
+    t = np.where(ok, (v - lo) / (hi - lo if hi > lo else 1.0), 0.0)
+    lut = np.array([unlabel_rgb(c) for c in sample_colorscale(get_colorscale(colorscale), np.linspace(0, 1, 256))])
+    rgb = lut[(t * 255).round().astype(int)]
+    rgb[~ok] = (225, 225, 225)
+    img = Image.fromarray(rgb.astype(np.uint8))
+    if size is not None:
+        h, w = size
+        img = img.resize((w, h), Image.NEAREST)
+    s = scale_for(img.height, img.width, DISPLAY_MIN)
+    return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
+
+
+def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorscale: str = "Inferno",
+            target: int = DISPLAY_MIN, marker: tuple | None = None, patch_size: int | None = None) -> Image.Image:
+    """A (gh, gw) map colour-coded and blended over the image (upscaled); NaN cells show the image only.
+
+    marker: optional (row, col) cell outlined in cyan (e.g. the query patch)."""
+    H, W = image01.shape[:2]
+    base = upscale(image01, target)
+    s = base.width // W
+    cmap = colorize(values, (H * s, W * s), colorscale)
+    cmap = cmap.resize(base.size, Image.NEAREST)
+    ok = np.isfinite(np.asarray(values, dtype=np.float64))
+    a = np.kron(ok.astype(np.float32), np.ones((H * s // ok.shape[0], W * s // ok.shape[1]), np.float32))
+    a = Image.fromarray((a * alpha * 255).astype(np.uint8)).resize(base.size, Image.NEAREST)
+    out = Image.composite(cmap, base, a)
+    if marker is not None:
+        ps = (patch_size or H // ok.shape[0]) * s
+        r, c = marker
+        ImageDraw.Draw(out).rectangle([c * ps, r * ps, (c + 1) * ps - 1, (r + 1) * ps - 1], outline=(0, 255, 255),
+                                      width=max(2, s))
+    return out

@@ -1,0 +1,192 @@
+"""Cached checkpoints, images and results.
+
+Models: st.cache_resource keyed by (path, sha256) - one shared, never-mutated model per file; variants at another
+image/patch size come from mae_core.reconstruct.prepare, which builds new models. Results: st.cache_data keyed by
+(checkpoint sha, image hash, configuration, seed); the expensive call inside takes an inference slot.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mae_core import assets
+from mae_core.errors import CheckpointError, ImageError, MAEError
+from mae_core.images import image_hash, load_image
+
+from .limits import LIMITER
+
+MAX_CHECKPOINT_UPLOAD_MB = int(os.environ.get("MAE_MAX_CHECKPOINT_MB", "200"))
+MAX_IMAGE_UPLOAD_MB = int(os.environ.get("MAE_MAX_IMAGE_MB", "20"))
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "mae_explorer_uploads"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+# ------------------------------------------------------------------ where things are
+def family_dir() -> Path:
+    """The embedded family's folder (MAE_CHECKPOINT_DIR read at call time, so tests can point it elsewhere)."""
+    return Path(os.environ.get("MAE_CHECKPOINT_DIR") or assets.ROOT / "checkpoints")
+
+
+def family() -> dict:
+    """name -> path of the embedded checkpoints present on disk, in the family's order (default first)."""
+    d = family_dir()
+    names = [assets.DEFAULT_NAME] + [n for n in assets.FAMILY if n != assets.DEFAULT_NAME]
+    return {n: d / f"{n}.safetensors" for n in names if (d / f"{n}.safetensors").is_file()}
+
+
+def local_paths_allowed() -> bool:
+    """Reading server-side paths typed by the user; switch off on a shared server with MAE_ALLOW_LOCAL_PATHS=0."""
+    return os.environ.get("MAE_ALLOW_LOCAL_PATHS", "1").lower() not in ("0", "false", "no")
+
+
+# ------------------------------------------------------------------ checkpoints
+@st.cache_data(max_entries=256, show_spinner=False)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file, cached on (path, mtime, size) so a retrained checkpoint is picked up."""
+    p = Path(path)
+    try:
+        st_ = p.stat()
+    except OSError:
+        raise CheckpointError(f"no checkpoint file at {p}") from None
+    if not p.is_file():
+        raise CheckpointError(f"{p} is not a file")
+    return _sha256(str(p.resolve()), st_.st_mtime_ns, st_.st_size)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load(path: str, sha: str):
+    from mae_core.checkpoints import load_checkpoint
+
+    try:
+        model, info = load_checkpoint(path, device="cpu")
+    except MAEError:
+        raise
+    except Exception as e:  # a hostile or corrupt file must give a message, not a traceback
+        raise CheckpointError(f"cannot load {Path(path).name}: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+                              if str(e) else f"cannot load {Path(path).name}: {type(e).__name__}") from None
+    model.eval()
+    for prm in model.parameters():
+        prm.requires_grad_(False)
+    return model, info
+
+
+def load(path):
+    """(model, info, sha256) for a checkpoint file; the model is shared across sessions: never mutate it."""
+    sha = file_sha256(path)
+    model, info = _load(str(Path(path).resolve()), sha)
+    return model, info, sha
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def find(directory: str) -> list[str]:
+    """Checkpoint files in a folder (mae_core.checkpoints.find_checkpoints), as strings."""
+    from mae_core.checkpoints import find_checkpoints
+
+    d = Path(directory).expanduser()
+    if not d.is_dir():
+        raise CheckpointError(f"{d} is not a folder")
+    found = find_checkpoints(d)
+    return [str(getattr(x, "path", x)) for x in found]
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "upload").name)[:80] or "upload"
+    return stem
+
+
+def save_upload(data: bytes, name: str) -> Path:
+    """Write an uploaded checkpoint to a private temp file named by its content hash (stable cache key).
+
+    Only the size and the suffix are checked here; loading goes through mae_core.checkpoints (safetensors, or
+    torch.load with weights_only=True), which never executes code from the file."""
+    if not data:
+        raise CheckpointError("the uploaded checkpoint is empty")
+    if len(data) > MAX_CHECKPOINT_UPLOAD_MB * 2**20:
+        raise CheckpointError(f"the uploaded checkpoint is larger than {MAX_CHECKPOINT_UPLOAD_MB} MB; "
+                              "give a local path instead")
+    safe = _safe_name(name)
+    if not safe.lower().endswith(CHECKPOINT_SUFFIXES):
+        raise CheckpointError(f"{safe}: expected one of {', '.join(CHECKPOINT_SUFFIXES)}")
+    sha = hashlib.sha256(data).hexdigest()
+    folder = UPLOAD_DIR / sha[:16]
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / safe
+    if not path.is_file() or path.stat().st_size != len(data):
+        tmp = folder / (safe + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------ images
+@st.cache_data(max_entries=32, show_spinner=False)
+def _decode(data: bytes):
+    img = load_image(data)
+    return img, image_hash(img)
+
+
+def image_from_bytes(data: bytes):
+    """(PIL RGB image, content hash) of uploaded bytes; ImageError for anything unusable."""
+    if len(data) > MAX_IMAGE_UPLOAD_MB * 2**20:
+        raise ImageError(f"the image is larger than {MAX_IMAGE_UPLOAD_MB} MB")
+    return _decode(bytes(data))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def demo_image(name: str):
+    """(PIL RGB image, content hash) of a shipped demo image."""
+    path = assets.DEMO_IMAGES.get(name)
+    if path is None:
+        raise ImageError(f"unknown demo image {name!r}")
+    img = load_image(path)
+    return img, image_hash(img)
+
+
+# ------------------------------------------------------------------ results
+def prepared(model, image_size: int, patch_size: int):
+    """The model at (I, p), cached by mae_core.reconstruct.prepare (a new model when either differs)."""
+    from mae_core.reconstruct import prepare
+
+    return prepare(model, (image_size, image_size), patch_size)
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
+                   mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid: tuple | None = None):
+    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, image hash, configuration, seed).
+
+    mask_grid: a user-drawn mask as a tuple of row tuples (1 = removed), or None for a random mask."""
+    from mae_core.reconstruct import reconstruct
+
+    model, _, _ = load(path)
+    model, _ = prepared(model, image_size, patch_size)
+    mask = np.asarray(mask_grid, dtype=np.float32) if mask_grid is not None else None
+    with LIMITER.slot():
+        return reconstruct(model, _img, mask=mask, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed,
+                           keep=keep, denorm=denorm)
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def attention(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int,
+              query: tuple | None, head_fusion: str, stack: str = "encoder"):
+    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction."""
+    from mae_core.attention import analyze
+
+    model, _, _ = load(path)
+    model, _ = prepared(model, image_size, patch_size)
+    with LIMITER.slot():
+        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion)
