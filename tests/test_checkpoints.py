@@ -1,0 +1,442 @@
+"""Checkpoint formats: detection, strict loading, classification, refusals, directory listing and the info CLI."""
+import argparse
+import hashlib
+import json
+import os
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mae_core.checkpoints import (CheckpointInfo, find_checkpoints, infer_config, inspect_checkpoint,
+                                  load_checkpoint, target_statistic, to_hf_state_dict, PROBE_NORM_BELOW,
+                                  PROBE_PIXELS_ABOVE)
+from mae_core.cli import main as cli_main
+from mae_core.errors import CheckpointError, ConfigError
+from mae_core.model import MAEConfig, build_model, patchify
+from mae_core.ourformat import save_checkpoint
+
+TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=48, decoder_depth=1,
+            decoder_num_heads=4)
+HEADS = dict(num_heads=2, decoder_num_heads=4)
+
+
+def tiny(seed=0, **kw):
+    torch.manual_seed(seed)
+    m = build_model(MAEConfig(**{**TINY, **kw}))
+    with torch.no_grad():  # non-trivial biases and norms, so a wrong mapping shows
+        for name, p in m.named_parameters():
+            if "pos_embed" not in name:
+                p.add_(0.1 * torch.randn(p.shape))
+    return m.eval()
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], atol=0, rtol=0, msg=k)
+
+
+def one_line(e) -> str:
+    s = str(e.value)
+    assert "\n" not in s and 0 < len(s) < 400, s
+    return s
+
+
+# ------------------------------------------------------------------ our format
+def test_our_safetensors_metadata(tmp_path):
+    m = tiny()
+    path = save_checkpoint(m, tmp_path / "p8-m2.safetensors", training={"mask_unit": 2, "steps": 5},
+                           dtype=torch.float32)
+    model, info = load_checkpoint(path)
+    assert isinstance(info, CheckpointInfo)
+    assert info.format == "mae_core .safetensors"
+    assert info.kind == "long-seq" and info.mask_unit == 2 and info.target == "pixels"
+    assert info.training["steps"] == 5 and info.can_reconstruct
+    assert info.config.num_heads == 2 and info.config.decoder_num_heads == 4
+    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.n_params == sum(v.numel() for v in m.state_dict().values())
+    same_weights(model, m)
+    assert not model.training
+
+
+def test_our_norm_pix_fp16(tmp_path):
+    m = tiny(seed=1, norm_pix_loss=True)
+    path = save_checkpoint(m, tmp_path / "n.safetensors", training={"mask_unit": 1})  # fp16 by default
+    model, info = load_checkpoint(path)
+    assert info.kind == "norm-pix-target" and info.target == "normalised pixels" and info.mask_unit == 1
+    assert next(model.parameters()).dtype == torch.float32
+    torch.testing.assert_close(model.blocks[0].attn.qkv.weight, m.blocks[0].attn.qkv.weight, atol=2e-3, rtol=1e-3)
+
+
+def test_plain_safetensors_with_sidecar_non_square(tmp_path):
+    m = tiny(seed=2, img_size=(32, 48))
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    (tmp_path / "w.json").write_text(json.dumps({"config": m.cfg.to_dict(), "training": {"mask_unit": 4}}))
+    model, info = load_checkpoint(tmp_path / "w.safetensors")
+    assert info.format == "safetensors + sidecar .json"
+    assert info.config.img_size == (32, 48) and info.mask_unit == 4
+    same_weights(model, m)
+
+
+def test_plain_safetensors_unknown_architecture_needs_heads(tmp_path):
+    m = tiny(seed=3)
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(CheckpointError, match="head") as e:
+        load_checkpoint(tmp_path / "w.safetensors")
+    one_line(e)
+    model, info = load_checkpoint(tmp_path / "w.safetensors", **HEADS, probe=False)
+    assert info.format == "safetensors (MAE key names)"
+    same_weights(model, m)
+
+
+# ------------------------------------------------------------------ architectures known by shape
+@pytest.mark.parametrize("enc,dec,img,p,heads,dheads", [
+    ((768, 12), (512, 8), 224, 16, 12, 16),  # mae_vit_base_patch16_dec512d8b
+    ((1024, 24), (512, 8), 224, 16, 16, 16),  # mae_vit_large_patch16_dec512d8b
+    ((1280, 32), (512, 8), 224, 14, 16, 16),  # mae_vit_huge_patch14_dec512d8b
+    ((768, 12), (384, 8), 448, 16, 12, 12),  # long-seq mae_vit_base_patch16_dec384d12h8b @448
+    ((1024, 24), (512, 8), 448, 16, 16, 16),  # long-seq mae_vit_large_patch16_dec512d16h8b @448
+])
+def test_known_architectures_from_shapes(enc, dec, img, p, heads, dheads):
+    cfg = MAEConfig(img_size=img, patch_size=p, embed_dim=enc[0], depth=enc[1], num_heads=heads,
+                    decoder_embed_dim=dec[0], decoder_depth=dec[1], decoder_num_heads=dheads)
+    with torch.device("meta"):  # shapes only: no memory
+        sd = build_model(cfg).state_dict()
+    got, notes = infer_config({k: tuple(v.shape) for k, v in sd.items()})
+    assert got.num_heads == heads and got.decoder_num_heads == dheads
+    assert got.img_size == (img, img) and got.patch_size == p and got.mlp_ratio == 4.0
+    assert any("heads" in n for n in notes)
+
+
+def test_encoder_only_known_architecture_from_shapes():
+    cfg = MAEConfig(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, has_decoder=False)
+    with torch.device("meta"):
+        sd = build_model(cfg).state_dict()
+    got, _ = infer_config({k: tuple(v.shape) for k, v in sd.items()})
+    assert not got.has_decoder and got.num_heads == 12
+
+
+# ------------------------------------------------------------------ facebookresearch layouts
+def test_encoder_only_pth(tmp_path):
+    m = tiny(seed=4, has_decoder=False)
+    path = tmp_path / "mae_pretrain_vit_tiny.pth"
+    torch.save({"model": m.state_dict()}, path)
+    model, info = load_checkpoint(path, **HEADS)
+    assert info.format == "facebookresearch/mae .pth"
+    assert info.kind == "encoder-only" and info.target is None and not info.can_reconstruct
+    assert any("reconstruction: no" in n for n in info.notes)
+    same_weights(model, m)
+    with pytest.raises(ConfigError):
+        model.forward_decoder(torch.zeros(1, 5, 32), torch.arange(16)[None])
+    from mae_core.reconstruct import reconstruct
+
+    with pytest.raises(ConfigError, match="encoder-only"):
+        reconstruct(model, torch.zeros(32, 32, 3, dtype=torch.uint8).numpy())
+
+
+def test_encoder_only_without_final_norm(tmp_path):
+    m = tiny(seed=5, has_decoder=False)
+    sd = {k: v for k, v in m.state_dict().items() if not k.startswith("norm.")}
+    torch.save({"model": sd}, tmp_path / "enc.pth")
+    model, info = load_checkpoint(tmp_path / "enc.pth", **HEADS)
+    assert any("identity LayerNorm" in n for n in info.notes)
+    assert torch.equal(model.norm.weight, torch.ones(32)) and torch.equal(model.norm.bias, torch.zeros(32))
+
+
+def test_visualize_name_means_pixels(tmp_path):
+    path = tmp_path / "mae_visualize_vit_tiny.pth"
+    torch.save({"model": tiny(seed=6).state_dict()}, path)
+    info = inspect_checkpoint(path, **HEADS)
+    assert info.kind == "pixel-target" and info.target == "pixels"
+    assert any("file name" in n for n in info.notes)
+
+
+def test_mae_pth_with_args(tmp_path):
+    m = tiny(seed=7)
+    args = argparse.Namespace(model="mae_vit_base_patch16", input_size=32, norm_pix_loss=True, mask_ratio=0.75)
+    torch.save({"model": m.state_dict(), "args": args, "epoch": 799}, tmp_path / "checkpoint-799.pth")
+    model, info = load_checkpoint(tmp_path / "checkpoint-799.pth", **HEADS)
+    assert info.format == "facebookresearch/mae .pth"
+    assert info.target == "normalised pixels" and info.training["epoch"] == 799
+    assert any("args" in n for n in info.notes)
+
+
+@pytest.mark.parametrize("k,kp", [(2, 1), (2, 2), (4, 2)])
+def test_long_seq_decoder_resampling(tmp_path, k, kp):
+    m = tiny(seed=8, img_size=64, decoder_downsampling=k, pred_downsampling=kp)
+    args = argparse.Namespace(model="mae_vit_tiny_patch8", input_size=64, mask_downsampling=2, norm_pix_loss=True,
+                              decoder_downsampling=k, pred_downsampling=kp)
+    torch.save({"model": m.state_dict(), "args": args}, tmp_path / "ls.pth")
+    model, info = load_checkpoint(tmp_path / "ls.pth", **HEADS)
+    assert info.format == "facebookresearch/long_seq_mae .pth" and info.kind == "long-seq"
+    assert (info.config.decoder_downsampling, info.config.pred_downsampling) == (k, kp)
+    assert hasattr(model, "decoder_upsample") == (k // kp > 1)
+    same_weights(model, m)
+
+
+def test_long_seq_args_disagreeing_with_weights_is_noted(tmp_path):
+    m = tiny(seed=9, img_size=64, decoder_downsampling=2, pred_downsampling=1)
+    args = argparse.Namespace(input_size=64, mask_downsampling=2, decoder_downsampling=1, pred_downsampling=1)
+    torch.save({"model": m.state_dict(), "args": args}, tmp_path / "ls.pth")
+    _, info = load_checkpoint(tmp_path / "ls.pth", **HEADS)
+    assert info.config.decoder_downsampling == 2
+    assert any("weights win" in n for n in info.notes)
+
+
+def test_to_hf_refuses_long_seq_resampling():
+    with pytest.raises(ConfigError):
+        to_hf_state_dict(tiny(seed=10, img_size=64, decoder_downsampling=2))
+
+
+# ------------------------------------------------------------------ transformers folders (errors; equivalence is in test_hf_equivalence)
+def _hf_dir(tmp_path, m, config_extra=None, drop=None):
+    d = tmp_path / "hf"
+    d.mkdir()
+    c = dict(model_type="vit_mae", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+             image_size=32, patch_size=8, decoder_hidden_size=48, decoder_num_hidden_layers=1,
+             decoder_num_attention_heads=4, decoder_intermediate_size=192, layer_norm_eps=1e-6)
+    c.update(config_extra or {})
+    (d / "config.json").write_text(json.dumps(c))
+    sd = {k: v.contiguous() for k, v in to_hf_state_dict(m, "hub").items() if k != drop}
+    save_file(sd, str(d / "model.safetensors"))
+    return d
+
+
+def test_hf_dir_target_from_config(tmp_path):
+    m = tiny(seed=11)
+    model, info = load_checkpoint(_hf_dir(tmp_path, m, {"norm_pix_loss": False}))
+    assert info.format == "transformers ViTMAE (hub key names)" and info.target == "pixels"
+    assert info.sha256 == hashlib.sha256((tmp_path / "hf" / "model.safetensors").read_bytes()).hexdigest()
+    same_weights(model, m)
+
+
+def test_hf_dir_missing_key_named(tmp_path):
+    d = _hf_dir(tmp_path, tiny(seed=12), drop="vit.encoder.layer.1.attention.attention.key.weight")
+    with pytest.raises(CheckpointError, match="vit.encoder.layer.1.attention.attention.key.weight") as e:
+        load_checkpoint(d)
+    one_line(e)
+
+
+def test_hf_dir_without_weights_or_config(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_checkpoint(tmp_path / "a")
+    (tmp_path / "a" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_checkpoint(tmp_path / "a")
+
+
+def test_hf_config_absurd_size_refused(tmp_path):
+    d = _hf_dir(tmp_path, tiny(seed=13), {"hidden_size": 10**6})
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_checkpoint(d)
+
+
+# ------------------------------------------------------------------ refusals
+class Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["torch", "pickle"])
+def test_hostile_pickle_refused_and_not_executed(tmp_path, writer):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "mae_visualize_vit_base.pth"
+    if writer == "torch":
+        torch.save({"model": {"x": Evil(marker)}}, path)
+    else:
+        path.write_bytes(pickle.dumps({"model": Evil(marker)}, protocol=2))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    msg = one_line(e)
+    assert "executed" in msg or "corrupt" in msg
+    assert not marker.exists()
+    if writer == "torch":
+        assert "system" in msg  # names what the pickle wanted
+
+
+class TrainingArgs:  # a harmless class that is still not allowlisted (only argparse.Namespace is)
+    lr = 1e-3
+
+
+def test_other_globals_refused(tmp_path):
+    torch.save({"model": tiny().state_dict(), "args": TrainingArgs()}, tmp_path / "c.pth")
+    with pytest.raises(CheckpointError, match="TrainingArgs"):
+        load_checkpoint(tmp_path / "c.pth", **HEADS)
+
+
+@pytest.mark.parametrize("kind", ["pth", "safetensors"])
+def test_truncated_files(tmp_path, kind):
+    m = tiny()
+    src = tmp_path / f"full.{kind}"
+    if kind == "pth":
+        torch.save({"model": m.state_dict()}, src)
+    else:
+        save_checkpoint(m, src)
+    data = src.read_bytes()
+    for cut in (len(data) // 2, 40):
+        bad = tmp_path / f"cut{cut}.{kind}"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated|corrupt|neither") as e:
+            load_checkpoint(bad, **HEADS)
+        one_line(e)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not a checkpoint at all", os.urandom(4096)])
+def test_not_a_checkpoint(tmp_path, content):
+    p = tmp_path / "x.pth"
+    p.write_bytes(content)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(p)
+    one_line(e)
+
+
+def test_missing_file():
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint("/nonexistent/ckpt.pth")
+
+
+def test_unexpected_and_missing_keys_listed(tmp_path):
+    sd = dict(tiny().state_dict())
+    sd["head.weight"] = torch.zeros(10, 32)
+    del sd["blocks.1.norm2.bias"]
+    torch.save({"model": sd}, tmp_path / "k.pth")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(tmp_path / "k.pth", **HEADS)
+    msg = one_line(e)
+    assert "head.weight" in msg and "blocks.1.norm2.bias" in msg
+
+
+def test_shape_mismatch_named(tmp_path):
+    sd = dict(tiny().state_dict())
+    sd["blocks.1.mlp.fc2.weight"] = torch.zeros(32, 64)
+    torch.save({"model": sd}, tmp_path / "s.pth")
+    with pytest.raises(CheckpointError, match="blocks.1.mlp.fc2.weight") as e:
+        load_checkpoint(tmp_path / "s.pth", **HEADS)
+    assert "shape" in one_line(e)
+
+
+def test_non_finite_weights_refused(tmp_path):
+    sd = dict(tiny().state_dict())
+    sd["blocks.0.attn.proj.weight"] = sd["blocks.0.attn.proj.weight"].clone()
+    sd["blocks.0.attn.proj.weight"][0, 0] = float("nan")
+    torch.save({"model": sd}, tmp_path / "n.pth")
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_checkpoint(tmp_path / "n.pth", **HEADS)
+
+
+def test_absurd_metadata_refused_before_building(tmp_path):
+    m = tiny()
+    save_checkpoint(m, tmp_path / "a.safetensors")
+    from safetensors.torch import load_file
+
+    cfg = m.cfg.to_dict()
+    cfg.update(embed_dim=1_000_000, depth=200)
+    save_file(load_file(str(tmp_path / "a.safetensors")), str(tmp_path / "b.safetensors"),
+              metadata={"format": "mae_core/1", "config": json.dumps(cfg), "training": "{}"})
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_checkpoint(tmp_path / "b.safetensors")
+
+
+# ------------------------------------------------------------------ target probe
+def _photo(size=64):
+    import skimage.data
+
+    from mae_core.images import load_image, to_tensor
+
+    return to_tensor(load_image(skimage.data.astronaut()), size)
+
+
+def test_target_statistic_separates_ideal_predictors():
+    x = _photo()
+    pix = patchify(x, 8)  # a perfect pixel-target decoder
+    norm = (pix - pix.mean(-1, keepdim=True)) / (pix.var(-1, keepdim=True) + 1e-6) ** 0.5  # a perfect norm-pix one
+    assert target_statistic(pix) > PROBE_PIXELS_ABOVE
+    assert target_statistic(norm) < PROBE_NORM_BELOW
+    blurry = 0.5 * norm  # a blurry norm-pix prediction (low contrast) is still norm-pix
+    assert target_statistic(blurry) < PROBE_NORM_BELOW
+
+
+def test_unrecorded_target_is_probed(tmp_path):
+    m = tiny(seed=14)
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    cfg = m.cfg.to_dict()
+    del cfg["norm_pix_loss"]
+    (tmp_path / "w.json").write_text(json.dumps({"config": cfg}))
+    _, info = load_checkpoint(tmp_path / "w.safetensors")
+    assert info.target in ("pixels", "normalised pixels")
+    assert any("probe" in n for n in info.notes)
+    _, info2 = load_checkpoint(tmp_path / "w.safetensors", probe=False)
+    assert any("not probed" in n for n in info2.notes)
+
+
+TRAINED = os.path.join(os.path.dirname(__file__), "..", "assets", "checkpoints", "p16-m1.safetensors")
+
+
+@pytest.mark.skipif(not os.path.isfile(TRAINED), reason="embedded p16-m1 not trained yet")
+def test_probe_recognises_a_trained_pixel_model(tmp_path):
+    """A real pixel-target model with its target hidden: the probe must say pixels."""
+    from safetensors.torch import load_file
+
+    meta_cfg = inspect_checkpoint(TRAINED).config.to_dict()
+    assert meta_cfg["norm_pix_loss"] is False
+    del meta_cfg["norm_pix_loss"]
+    save_file(load_file(TRAINED), str(tmp_path / "t.safetensors"))
+    (tmp_path / "t.json").write_text(json.dumps({"config": meta_cfg}))
+    _, info = load_checkpoint(tmp_path / "t.safetensors")
+    assert info.target == "pixels", info.notes
+
+
+# ------------------------------------------------------------------ directory listing and CLI
+def test_find_checkpoints(tmp_path):
+    good = save_checkpoint(tiny(), tmp_path / "good.safetensors")
+    hf = _hf_dir(tmp_path, tiny(seed=1), {"norm_pix_loss": False})
+    torch.save({"model": {"x": Evil(tmp_path / "PWNED")}}, tmp_path / "evil.pth")
+    (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[:100])
+    (tmp_path / "notes.txt").write_text("hi")
+    torch.save({"model": tiny().state_dict()}, tmp_path / "unknown_heads.pth")
+    torch.save({"model": tiny().state_dict(), "optimizer": {}}, tmp_path / "run.resume.pt")
+    (tmp_path / "empty_dir").mkdir()
+    assert find_checkpoints(tmp_path) == sorted([good, hf])
+    assert not (tmp_path / "PWNED").exists()
+    with pytest.raises(CheckpointError):
+        find_checkpoints(tmp_path / "notes.txt")
+
+
+def test_info_cli_json(tmp_path, capsys):
+    path = save_checkpoint(tiny(), tmp_path / "c.safetensors", training={"mask_unit": 2, "final_loss": 0.5})
+    assert cli_main(["info", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] == "mae_core .safetensors" and d["kind"] == "long-seq"
+    assert d["native_image_size"] == [32, 32] and d["native_patch_size"] == 8 and d["L"] == 16
+    assert d["n_params"] > 0 and d["training"]["final_loss"] == 0.5
+    assert cli_main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "long-seq" in text and "p=8" in text
+
+
+def test_info_cli_heads_and_errors(tmp_path, capsys):
+    torch.save({"model": tiny().state_dict()}, tmp_path / "x.pth")
+    assert cli_main(["info", str(tmp_path / "x.pth")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+    assert cli_main(["info", str(tmp_path / "x.pth"), "--heads", "2,4", "--no-probe"]) == 0
+    marker = tmp_path / "PWNED"
+    torch.save({"model": {"x": Evil(marker)}}, tmp_path / "evil.pth")
+    assert cli_main(["info", str(tmp_path / "evil.pth")]) == 2
+    assert not marker.exists()
+
+
+def test_info_cli_default_checkpoint(tiny_family, capsys, monkeypatch):
+    import mae_core.assets
+
+    monkeypatch.setattr(mae_core.assets, "DEFAULT_CHECKPOINT", tiny_family["p8-m2"])
+    assert cli_main(["info", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["path"].endswith("p8-m2.safetensors") and d["mask_unit"] == 2
