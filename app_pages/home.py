@@ -1,15 +1,31 @@
 """Home: the idea in three sentences, a live cost calculator, and links into every page."""
 import streamlit as st
 
+from mae_core import assets
+from mae_core.errors import MAEError
 from mae_core.geometry import estimate_flops, sequence_lengths
 from mae_core.masking import make_mask
-from ui import limits, pickers, state
+from ui import limits, pickers, resources, state
 from ui.render import guard
 from ui.state import Param
 
+# The default embedded checkpoint sets the calculator's starting point (its native I, p and training m) and the
+# "embedded tiny" architecture; the shipped family's values are the fallback when it is not on disk.
+NATIVE = {"I": 128, "p": 8, "m": 2}
+EMBEDDED = dict(embed_dim=192, depth=6, num_heads=3, dec_dim=128, dec_depth=2, dec_heads=4)
+_default = resources.family().get(assets.DEFAULT_NAME)
+if _default is not None:
+    try:
+        _info = resources.inspect(_default)
+        _c = _info.config
+        NATIVE = {"I": int(_c.img_size[0]), "p": int(_c.patch_size), "m": int(_info.mask_unit or 1)}
+        EMBEDDED = dict(embed_dim=_c.embed_dim, depth=_c.depth, num_heads=_c.num_heads,
+                        dec_dim=_c.decoder_embed_dim, dec_depth=_c.decoder_depth, dec_heads=_c.decoder_num_heads)
+    except MAEError:
+        pass
 # Encoder (D, depth, heads) + decoder (D, depth, heads), MAE's defaults (facebookresearch/mae models_mae.py).
 ARCHS = {
-    "embedded tiny": dict(embed_dim=192, depth=6, num_heads=3, dec_dim=128, dec_depth=2, dec_heads=4),
+    "embedded tiny": EMBEDDED,
     "ViT-B": dict(embed_dim=768, depth=12, num_heads=12, dec_dim=512, dec_depth=8, dec_heads=16),
     "ViT-L": dict(embed_dim=1024, depth=24, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
     "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
@@ -36,7 +52,7 @@ sb.subheader("Calculator")
 arch_param = Param("arch", str, "embedded tiny", choices=tuple(ARCHS))
 geo = [p for p in pickers.geometry_params(None) if p.name in ("I", "p", "m", "r")]
 params = [arch_param] + geo
-state.init(params, defaults={"I": 128, "p": 8, "m": 2})
+state.init(params, defaults=NATIVE)
 arch_name = sb.selectbox("Architecture", tuple(ARCHS), key="arch",
                          help="Encoder/decoder widths, depths and heads (decoder: MAE's 512-d, 8 blocks).")
 with sb.expander("Presets"):

@@ -89,8 +89,8 @@ with render.guard():
     masked_grid = render.grid_overlay(res.masked, g.patch_size, g.mask_unit)
     cols = st.columns(4)
     render.panel(cols[0], res.original, "original", f"original_{tag}.png", "dl_orig")
-    render.panel(cols[1], masked_grid, f"masked ({res.effective_ratio:.0%} removed, {g.mask_unit}×{g.mask_unit} "
-                 "units outlined)", f"masked_{tag}.png", "dl_masked", download_full=masked_grid)
+    render.panel(cols[1], masked_grid, f"masked ({res.effective_ratio:.0%}, {g.mask_unit}×{g.mask_unit} units)",
+                 f"masked_{tag}.png", "dl_masked", download_full=masked_grid)
     render.panel(cols[2], res.reconstruction, "reconstruction", f"reconstruction_{tag}.png", "dl_recon")
     render.panel(cols[3], res.pasted, "reconstruction + visible", f"pasted_{tag}.png", "dl_pasted")
     st.download_button("All four panels (PNG)", render.png_bytes(render.montage(
@@ -106,7 +106,7 @@ with render.guard():
         err = np.where(res.mask > 0, res.error_map, np.nan) if only_removed else res.error_map
         status = np.where(res.mask > 0, "removed", "visible")
         st.plotly_chart(render.heatmap(err, zlabel="MSE", hover_extra=status, colorscale="Inferno"),
-                        key="err_map", config={"displaylogo": False})
+                        key="err_map", config={"displaylogo": False}, theme=None)
         st.caption("Mean squared error per patch in [0, 1] RGB units. Visible patches are not trained on "
                    "(the loss covers removed ones only), so they can look worse (facebookresearch/mae#146); seams "
                    "at patch borders are expected (mae#153).")
@@ -118,11 +118,13 @@ with render.guard():
         mf, gf = res.baselines.get("mean_fill"), res.baselines.get("gaussian_fill")
         c = st.columns(2)
         if mf is not None:
-            c[0].metric("mean-fill MSE", f"{mf:.4f}", delta=f"{res.masked_mse - mf:+.4f} model",
-                        delta_color="inverse", help="Removed pixels filled with the mean visible colour.")
+            c[0].metric("mean-fill MSE", f"{mf:.4f}", delta=f"model {res.masked_mse - mf:+.4f}",
+                        delta_color="inverse", help="Removed pixels filled with the mean visible colour. The delta "
+                        "is the model's masked MSE minus this one: green = the model does better.")
         if gf is not None:
-            c[1].metric("Gaussian-fill MSE", f"{gf:.4f}", delta=f"{res.masked_mse - gf:+.4f} model",
-                        delta_color="inverse", help="Normalised Gaussian interpolation of visible pixels.")
+            c[1].metric("Gaussian-fill MSE", f"{gf:.4f}", delta=f"model {res.masked_mse - gf:+.4f}",
+                        delta_color="inverse", help="Normalised Gaussian interpolation of the visible pixels. "
+                        "The delta is the model's masked MSE minus this one: green = the model does better.")
         c = st.columns(3)
         c[0].metric("L", f"{res.lengths.L:,}")
         c[1].metric("Le", f"{res.lengths.Le:,}")

@@ -18,6 +18,7 @@ Shapes: n layers analysed, H heads, (gh, gw) the grid of the analysed stack, K p
 from __future__ import annotations
 
 import argparse
+import threading
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -412,8 +413,14 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
     captured: dict[int, torch.Tensor] = {}
     handles = []
 
+    owner = threading.get_ident()
+
     def make_hook(i):
         def hook(module, args, kwargs):
+            # The model is shared (cached across app sessions, which run in threads): a forward of the same
+            # model in another thread passes through these hooks while they are registered and must be left alone.
+            if threading.get_ident() != owner:
+                return None
             if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
                 raise ConfigError("attention analysis does not support attention masks")
             captured[i] = (args[0] if args else kwargs["x"]).detach()
@@ -478,7 +485,8 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
     mask: None (the full image: ids_keep = all L patches), a mae_core.masking.Mask, or a (gh, gw) 0/1 grid
           (1 = removed); the encoder sees only ids_keep.
     query: (row, col) on the model's patch grid or its raster index; its row of attention is returned
-           (ConfigError if the mask removed it and the stack is the encoder).
+           (ConfigError if the mask removed it and the stack is the encoder; in a decoder with downsampling k
+           it is the cell (row // k, col // k)).
     layers: 'encoder' | 'decoder' | 'encoder:0,-1' | 'decoder:2' | int | [ints] (encoder block indices).
             The rollout runs over blocks 0..max(selected) of that stack.
     head_fusion: 'mean' | 'max' | 'min' (rollout only).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -46,16 +45,9 @@ def write_tiny_family(folder, image_size: int = 64, embed_dim: int = 32, depth: 
 
 @pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory):
-    """A tiny random family in a temp folder, with MAE_CHECKPOINT_DIR pointing at it for the whole session."""
-    folder = tmp_path_factory.mktemp("family")
-    paths = write_tiny_family(folder)
-    old = os.environ.get("MAE_CHECKPOINT_DIR")
-    os.environ["MAE_CHECKPOINT_DIR"] = str(folder)
-    yield paths
-    if old is None:
-        os.environ.pop("MAE_CHECKPOINT_DIR", None)
-    else:
-        os.environ["MAE_CHECKPOINT_DIR"] = old
+    """A tiny random family (name -> path) in a session temp folder. Point MAE_CHECKPOINT_DIR at its folder only
+    where needed (and restore it): other test files run the CLI in subprocesses that inherit the environment."""
+    return write_tiny_family(tmp_path_factory.mktemp("family"))
 
 
 def shipped_family() -> dict:

@@ -358,6 +358,42 @@ def test_hooks_removed_when_analyze_raises(image):
     assert_same(before, snapshot(m))
 
 
+def test_other_threads_using_the_shared_model_are_left_alone(image):
+    """A forward of the same model in another thread, while analyze's hooks are registered, runs to the end
+    untouched (no capture, no early stop), and analyze's own result is unaffected."""
+    import threading
+
+    m = tiny_model()
+    other = torch.randn_like(image)
+    ids_keep, _ = make_mask(GRID, 1, 0.0).batch(1)
+    with torch.no_grad():
+        expected = m.forward_encoder(other, ids_keep)
+    seen = {}
+
+    def run_other():
+        try:
+            with torch.no_grad():
+                seen["out"] = m.forward_encoder(other, ids_keep)
+        except BaseException as e:  # noqa: BLE001 - the test reports whatever escaped
+            seen["error"] = e
+
+    def during_analyze(module, args, out):
+        if "out" not in seen and "error" not in seen:
+            t = threading.Thread(target=run_other)
+            t.start()
+            t.join()
+
+    h = m.blocks[0].register_forward_hook(during_analyze)
+    try:
+        res = analyze(m, image)
+    finally:
+        h.remove()
+    assert "error" not in seen, seen.get("error")
+    torch.testing.assert_close(seen["out"], expected)
+    ref = eager_attention(m, image)
+    np.testing.assert_allclose(res.cls_attention[-1], ref[-1][:, 0, 1:].reshape(4, *GRID).numpy(), atol=1e-5)
+
+
 def test_forward_keeps_fused_sdpa(image, monkeypatch):
     m = tiny_model()
     for blk in m.blocks:

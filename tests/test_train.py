@@ -42,7 +42,11 @@ def test_train_loss_falls_and_checkpoint_roundtrips(tmp_path):
     info = run_cli("info", str(ck), "--json")
     assert info.returncode == 0, info.stderr
     d = json.loads(info.stdout)
-    assert d["format"] == "ours" and d["kind"] == "pixel-target"
+    from mae_core.checkpoints import FORMAT_OURS
+
+    # trained with 2x2 mask units: the long-seq recipe, on pixel targets
+    assert d["format"] == FORMAT_OURS and d["kind"] == "long-seq" and d["target"] == "pixels"
+    assert d["mask_unit"] == 2 and d["training"]["steps"] == 60
     npz = tmp_path / "r.npz"
     rec = run_cli("reconstruct", "--checkpoint", str(ck), "--image", "assets/images/china.png", "--out", str(npz))
     assert rec.returncode == 0, rec.stderr

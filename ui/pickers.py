@@ -122,7 +122,7 @@ def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry:
                 sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
                 return None
             p = Path(text.strip()).expanduser()
-            if p.is_dir():
+            if p.is_dir() and not (p / "config.json").is_file():  # a folder of checkpoints, not a model folder
                 files = resources.find(str(p))
                 if not files:
                     raise MAEError(f"no checkpoints found in {p}")

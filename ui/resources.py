@@ -56,15 +56,60 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str:
 
 
 def file_sha256(path) -> str:
-    """sha256 of a file, cached on (path, mtime, size) so a retrained checkpoint is picked up."""
+    """sha256 of a file, cached on (path, mtime, size) so a retrained checkpoint is picked up.
+
+    For a model folder (transformers layout) it is a hash of its files' names, sizes and mtimes: a cache key,
+    not a content hash (the loaded CheckpointInfo.sha256 is the weights' content hash)."""
     p = Path(path)
     try:
         st_ = p.stat()
     except OSError:
-        raise CheckpointError(f"no checkpoint file at {p}") from None
+        raise CheckpointError(f"no checkpoint at {p}") from None
+    if p.is_dir():
+        h = hashlib.sha256(str(p.resolve()).encode())
+        for f in sorted(p.iterdir()):
+            if f.is_file():
+                fs = f.stat()
+                h.update(f"{f.name}:{fs.st_size}:{fs.st_mtime_ns}".encode())
+        return "dir-" + h.hexdigest()
     if not p.is_file():
         raise CheckpointError(f"{p} is not a file")
     return _sha256(str(p.resolve()), st_.st_mtime_ns, st_.st_size)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _inspect(path: str, sha: str):
+    from mae_core.checkpoints import inspect_checkpoint
+
+    try:
+        return inspect_checkpoint(path)
+    except MAEError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"cannot read {Path(path).name}: {type(e).__name__}") from None
+
+
+def inspect(path):
+    """CheckpointInfo without keeping a model (cached on path + sha256)."""
+    return _inspect(str(Path(path).resolve()), file_sha256(path))
+
+
+def loss_curve(path, info=None):
+    """The training loss CSV written next to one of our checkpoints (<name>.loss.csv), as a DataFrame, or None."""
+    import pandas as pd
+
+    p = Path(path)
+    name = (getattr(info, "training", None) or {}).get("loss_csv") if info is not None else None
+    candidates = [p.parent / Path(name).name] if name else []
+    candidates.append(p.with_name(p.name.split(".")[0] + ".loss.csv"))
+    for c in candidates:
+        if c.is_file() and c.stat().st_size < 50 * 2**20:
+            try:
+                df = pd.read_csv(c)
+            except (ValueError, OSError):
+                return None
+            return df if {"step", "loss"} <= set(df.columns) else None
+    return None
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
