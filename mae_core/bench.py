@@ -1,0 +1,430 @@
+"""``python -m mae_core bench``: latency and peak memory of our MAE against transformers' ViTMAEForPreTraining.
+
+One run, identical random weights (same seed, ours converted with checkpoints.to_hf_state_dict) and identical
+inputs (a seeded random image and one seeded 75% mask) for both sides. Each side does the same job:
+
+  reconstruction  - the masked forward (encoder on the visible patches, decoder on all L);
+  attention       - the full image through the encoder, then per-head CLS maps, one query patch's map, attention
+                    rollout and mean attention distance for every encoder layer.
+
+  ours: model(x, ids_keep, ids_restore) + mae_core.attention.analyze (fused SDPA forward; attention recomputed per
+        layer in query chunks, never a full layer map kept);
+  HF:   model(pixel_values, noise) + model.vit(pixel_values, noise, output_attentions=True) with
+        attn_implementation="eager" (SDPA returns no weights), then the same reductions done on the returned
+        (1, H, T, T) matrices in float32 (vector-form rollout, MAD as one weighted sum per layer).
+
+Each side runs in a fresh subprocess (MALLOC_MMAP_THRESHOLD_ set so freed tensors go back to the OS): peak memory is
+the highest resident set size sampled every millisecond from /proc/self/statm during one job, minus the resident
+size just before it (weights excluded); on CUDA torch.cuda.max_memory_allocated minus the allocation before.
+Latency is the median of --repeats jobs after one warm-up. The outputs of both sides are compared (max |diff|).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .model import MAEConfig, build_model
+
+_B = dict(embed_dim=768, depth=12, num_heads=12, decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16)
+_L = dict(embed_dim=1024, depth=24, num_heads=16, decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16)
+_T = dict(embed_dim=64, depth=2, num_heads=2, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)
+ROWS = {
+    "B16-224": ("ViT-B/16 @224", dict(img_size=224, patch_size=16, **_B)),  # L = 196
+    "B8-224": ("ViT-B/8 @224", dict(img_size=224, patch_size=8, **_B)),  # L = 784
+    "L16-448": ("ViT-L/16 @448", dict(img_size=448, patch_size=16, **_L)),  # L = 784
+    "L8-448": ("ViT-L/8 @448", dict(img_size=448, patch_size=8, **_L)),  # L = 3136
+}
+QUICK_ROWS = {
+    "tiny-L16": ("tiny ViT (64d, 2 blocks) @32/8", dict(img_size=32, patch_size=8, **_T)),  # L = 16
+    "tiny-L64": ("tiny ViT (64d, 2 blocks) @64/8", dict(img_size=64, patch_size=8, **_T)),  # L = 64
+}
+TARGETS = {"speedup_at_L784_cpu": 3.0, "memory_ratio_at_L3136": 0.25}
+MASK_RATIO = 0.75
+
+
+# ------------------------------------------------------------------ shared, deterministic set-up
+def random_model(cfg: MAEConfig, seed: int = 0):
+    """Seeded MAE with every weight random (biases and norms perturbed too), fixed sin-cos tables kept."""
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "pos_embed" not in name:
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def bench_inputs(cfg: MAEConfig, seed: int = 0):
+    """(x (1, 3, H, W), Mask) shared by both sides."""
+    from .masking import make_mask
+
+    g = torch.Generator().manual_seed(seed + 2)
+    x = torch.randn(1, cfg.in_chans, *cfg.img_size, generator=g)
+    return x, make_mask(cfg.grid, 1, MASK_RATIO, seed=seed)
+
+
+def hf_model_from(model, attn_implementation: str = "eager"):
+    """transformers ViTMAEForPreTraining with exactly our weights (ConfigError when transformers is missing)."""
+    try:
+        from transformers import ViTMAEConfig, ViTMAEForPreTraining
+    except ImportError:
+        raise ConfigError("the benchmark needs transformers (pip install -r requirements-dev.txt)") from None
+    from .checkpoints import detect_hf_naming, hf_config_for, to_hf_state_dict
+
+    hf = ViTMAEForPreTraining(ViTMAEConfig(**hf_config_for(model.cfg), attn_implementation=attn_implementation))
+    hf.load_state_dict(to_hf_state_dict(model, detect_hf_naming(hf.state_dict().keys())), strict=True)
+    return hf.eval()
+
+
+def hf_noise(ids_keep: torch.Tensor, L: int) -> torch.Tensor:
+    """(1, L) noise that makes HF keep exactly ids_keep, in that order (HF keeps the smallest noise, ascending)."""
+    noise = 1.0 + 0.01 * torch.arange(L, dtype=torch.float32) / L
+    noise[ids_keep] = torch.arange(ids_keep.numel(), dtype=torch.float32) / (10 * ids_keep.numel())
+    return noise[None]
+
+
+def hf_attention_analysis(hf, x: torch.Tensor, grid, patch_size: int, query_rc) -> dict:
+    """The reference way with transformers: full-image encoder forward with output_attentions=True (eager), then the
+    same reductions as mae_core.attention.analyze on the returned matrices (float32).
+
+    Returns cls (n, H, L), query (n, H, L), rollout (L,), mad (n, H) in pixels."""
+    from .geometry import patch_centers
+
+    gh, gw = grid
+    L = gh * gw
+    hf.config.mask_ratio = 0.0
+    out = hf.vit(pixel_values=x, noise=torch.arange(L, dtype=torch.float32, device=x.device)[None],
+                 output_attentions=True)
+    atts = [a[0].float() for a in out.attentions]  # (H, T, T) per layer, T = 1 + L, raster order
+    c = torch.from_numpy(patch_centers(grid, patch_size)).float().to(x.device)
+    dist = torch.cdist(c, c)  # (L, L) pixels
+    q = 1 + query_rc[0] * gw + query_rc[1]
+    cls = torch.stack([a[:, 0, 1:] for a in atts])
+    query = torch.stack([a[:, q, 1:] for a in atts])
+    mad = []
+    for a in atts:
+        ap = a[:, 1:, 1:]
+        mad.append(((ap * dist).sum(-1) / ap.sum(-1)).mean(-1))
+    T = L + 1
+    r = torch.zeros(T, device=x.device)
+    r[0] = 1.0
+    eye = torch.eye(T, device=x.device)
+    for a in reversed(atts):
+        fused = 0.5 * a.mean(0) + 0.5 * eye
+        r = r @ (fused / fused.sum(-1, keepdim=True))
+    return dict(cls=cls, query=query, rollout=r[1:], mad=torch.stack(mad))
+
+
+# ------------------------------------------------------------------ measurement
+class RSSPeak:
+    """Highest resident set size above the level at entry, sampled every `interval` s in a thread (Linux /proc;
+    elsewhere the process high-water mark from getrusage, which is coarser)."""
+
+    def __init__(self, interval: float = 0.001):
+        self.interval = interval
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self.proc = Path("/proc/self/statm").exists()
+
+    def rss(self) -> int:
+        if self.proc:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self.page
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def __enter__(self):
+        self.base = self.rss()
+        self.peak = self.base
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, self.rss())
+                time.sleep(self.interval)
+
+        self._t = threading.Thread(target=loop, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.rss())
+        self.delta = self.peak - self.base
+        return False
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _jobs(side: str, model, x, mask, device):
+    """(recon_fn, attention_fn) for one side; each returns numpy outputs for the agreement check."""
+    from .attention import analyze
+
+    cfg = model.cfg
+    gh, gw = cfg.grid
+    query = (gh // 2, gw // 2)
+    ids_keep, ids_restore = mask.batch(1, device)
+    if side == "ours":
+        def recon():
+            return model(x, ids_keep, ids_restore)
+
+        def attention():
+            res = analyze(model, x, query=query, layers="encoder")
+            return dict(cls=res.cls_attention.reshape(cfg.depth, -1, gh * gw),
+                        query=res.query_attention.reshape(cfg.depth, -1, gh * gw),
+                        rollout=res.rollout.reshape(-1), mad=res.mean_attention_distance)
+        return recon, attention, None
+    hf = hf_model_from(model).to(device)
+    noise = hf_noise(mask.ids_keep, gh * gw).to(device)
+    n_keep = mask.n_keep
+
+    def recon():
+        hf.config.mask_ratio = 1.0 - (n_keep + 0.5) / (gh * gw)  # int(L * (1 - r)) == n_keep
+        return hf(pixel_values=x, noise=noise).logits
+
+    def attention():
+        return hf_attention_analysis(hf, x, cfg.grid, cfg.patch_size, query)
+    return recon, attention, hf
+
+
+def _to_numpy(v):
+    if isinstance(v, dict):
+        return {k: _to_numpy(x) for k, x in v.items()}
+    if isinstance(v, torch.Tensor):
+        return v.detach().float().cpu().numpy()
+    return np.asarray(v, dtype=np.float32)
+
+
+def measure(side: str, cfg_dict: dict, seed: int = 0, repeats: int = 3, device: str = "cpu",
+            threads: int = 0) -> tuple[dict, dict]:
+    """Run one side's jobs: -> (timings and peak memory, outputs as numpy arrays)."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    cfg = MAEConfig.from_dict(cfg_dict)
+    model = random_model(cfg, seed).to(dev)
+    x, mask = bench_inputs(cfg, seed)
+    x = x.to(dev)
+    recon, attention, hf = _jobs(side, model, x, mask, dev)
+    if hf is not None:
+        del model  # HF holds its own copy; ours must not count in its process
+    import gc
+
+    gc.collect()
+    outputs = {}
+    with torch.inference_mode():
+        outputs["recon"] = _to_numpy(recon())  # warm-up, and the outputs for the agreement check
+        outputs.update(_to_numpy(attention()))
+        _sync(dev)
+        gc.collect()
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+            base = torch.cuda.memory_allocated(dev)
+            recon()
+            attention()
+            _sync(dev)
+            peak = torch.cuda.max_memory_allocated(dev) - base
+            mem_method = "torch.cuda.max_memory_allocated - allocated before"
+        else:
+            with RSSPeak() as rss:
+                recon()
+                attention()
+            peak = rss.delta
+            mem_method = "peak RSS (sampled every 1 ms) - RSS before"
+        t_recon, t_attn = [], []
+        for _ in range(repeats):
+            _sync(dev)
+            t0 = time.perf_counter()
+            recon()
+            _sync(dev)
+            t1 = time.perf_counter()
+            attention()
+            _sync(dev)
+            t2 = time.perf_counter()
+            t_recon.append(t1 - t0)
+            t_attn.append(t2 - t1)
+    total = [a + b for a, b in zip(t_recon, t_attn)]
+    stats = dict(latency_ms=1e3 * statistics.median(total), recon_ms=1e3 * statistics.median(t_recon),
+                 attention_ms=1e3 * statistics.median(t_attn), peak_mem_mb=peak / 2**20, repeats=repeats,
+                 memory_method=mem_method, threads=torch.get_num_threads())
+    return stats, outputs
+
+
+def _flatten(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _worker(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    stats, outputs = measure(spec["side"], spec["cfg"], spec["seed"], spec["repeats"], spec["device"],
+                             spec["threads"])
+    np.savez(spec["out"] + ".npz", **_flatten(outputs))
+    Path(spec["out"] + ".json").write_text(json.dumps(stats))
+    return 0
+
+
+def run_side(side: str, cfg_dict: dict, *, seed: int, repeats: int, device: str, threads: int, isolate: bool,
+             timeout: float = 7200) -> tuple[dict, dict]:
+    if not isolate:
+        return measure(side, cfg_dict, seed, repeats, device, threads)
+    with tempfile.TemporaryDirectory(prefix="mae_bench_") as tmp:
+        out = str(Path(tmp) / side)
+        spec = Path(tmp) / "spec.json"
+        spec.write_text(json.dumps(dict(side=side, cfg=cfg_dict, seed=seed, repeats=repeats, device=device,
+                                        threads=threads, out=out)))
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.run([sys.executable, "-m", "mae_core.bench", "--worker", str(spec)], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"{side} worker failed (exit {proc.returncode}): {tail[0]}")
+        stats = json.loads(Path(out + ".json").read_text())
+        with np.load(out + ".npz") as z:
+            outputs = {k: z[k] for k in z.files}
+    return stats, outputs
+
+
+def agreement(a: dict, b: dict) -> dict:
+    """max |ours - HF| per output (NaN-free: the full image is analysed)."""
+    return {k: float(np.max(np.abs(a[k] - b[k]))) for k in sorted(set(a) & set(b))}
+
+
+# ------------------------------------------------------------------ report
+def format_table(result: dict) -> str:
+    hdr = (f"{'model':<32} {'L':>5} | {'ours ms':>9} {'HF ms':>9} {'speed-up':>8} | {'ours MB':>9} {'HF MB':>9} "
+           f"{'mem ratio':>9} | {'recon |d|':>9} {'attn |d|':>9}")
+    lines = [f"device {result['device']} ({result['threads']} threads), torch {result['torch']}, transformers "
+             f"{result['transformers']}", hdr, "-" * len(hdr)]
+    for r in result["rows"]:
+        o, h = r["ours"], r["hf"]
+        lines.append(f"{r['name']:<32} {r['L']:>5} | {o['latency_ms']:>9.1f} {h['latency_ms']:>9.1f} "
+                     f"{r['speedup']:>7.2f}x | {o['peak_mem_mb']:>9.1f} {h['peak_mem_mb']:>9.1f} "
+                     f"{r['memory_ratio']:>9.3f} | {r['max_abs_diff']['recon']:>9.1e} "
+                     f"{max(v for k, v in r['max_abs_diff'].items() if k != 'recon'):>9.1e}")
+    for t in result["targets"]:
+        lines.append(f"target: {t['what']}: {t['value']} -> {t['status']}")
+    return "\n".join(lines)
+
+
+def _targets(rows: list, device: str) -> list:
+    out = []
+    r784 = [r for r in rows if r["L"] == 784]
+    if device == "cpu" and r784:
+        worst = min(r["speedup"] for r in r784)
+        out.append(dict(what=f">= {TARGETS['speedup_at_L784_cpu']}x faster than HF at L=784 on CPU (worst row)",
+                        value=f"{worst:.2f}x", status="met" if worst >= TARGETS["speedup_at_L784_cpu"] else
+                        "NOT met"))
+    r3136 = [r for r in rows if r["L"] == 3136]
+    if r3136:
+        worst = max(r["memory_ratio"] for r in r3136)
+        out.append(dict(what=f"peak memory <= {TARGETS['memory_ratio_at_L3136']} x HF at L=3136",
+                        value=f"{worst:.3f}", status="met" if worst <= TARGETS["memory_ratio_at_L3136"] else
+                        "NOT met"))
+    if not out:
+        out.append(dict(what="targets (L=784 on CPU, L=3136)", value="-", status="not measured in this run"))
+    return out
+
+
+def run(rows: dict, *, device: str = "cpu", repeats: int = 3, seed: int = 0, threads: int = 0,
+        isolate: bool = True, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    try:
+        import transformers
+    except ImportError:
+        raise ConfigError("the benchmark needs transformers (pip install -r requirements-dev.txt)") from None
+    result = dict(device=device, torch=torch.__version__, transformers=transformers.__version__,
+                  threads=threads or torch.get_num_threads(), machine=platform.machine(),
+                  python=platform.python_version(), repeats=repeats, seed=seed, mask_ratio=MASK_RATIO,
+                  isolated_processes=isolate, method=__doc__.split("\n\n", 1)[1].strip(), rows=[])
+    if device == "cuda":
+        result["gpu"] = torch.cuda.get_device_name(0)
+    bar = tqdm(total=2 * len(rows), desc="bench", unit="side", disable=not progress)
+    for key, (name, cfg_dict) in rows.items():
+        cfg = MAEConfig(**cfg_dict)
+        sides = {}
+        for side in ("ours", "hf"):
+            bar.set_postfix_str(f"{key} {side}")
+            sides[side] = run_side(side, cfg.to_dict(), seed=seed, repeats=repeats, device=device,
+                                   threads=threads, isolate=isolate)
+            bar.update(1)
+        (o, oo), (h, ho) = sides["ours"], sides["hf"]
+        result["rows"].append(dict(
+            key=key, name=name, L=cfg.num_patches, img_size=cfg.img_size[0], patch_size=cfg.patch_size,
+            n_keep=int(cfg.num_patches * (1 - MASK_RATIO)), ours=o, hf=h,
+            speedup=h["latency_ms"] / max(o["latency_ms"], 1e-9),
+            memory_ratio=o["peak_mem_mb"] / max(h["peak_mem_mb"], 1e-9),
+            max_abs_diff=agreement(oo, ho)))
+    bar.close()
+    result["targets"] = _targets(result["rows"], device)
+    return result
+
+
+def cli(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mae_core bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny configurations only (seconds; used by the tests)")
+    ap.add_argument("--rows", help=f"comma-separated subset of {', '.join(ROWS)} (default: all)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per side after one warm-up (median)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--in-process", action="store_true",
+                    help="measure in this process (faster start, less exact memory than fresh subprocesses)")
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        return _worker(a.worker)
+    if a.repeats < 1:
+        raise ConfigError("--repeats must be >= 1")
+    device = a.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda but no CUDA device is available")
+    rows = QUICK_ROWS if a.quick else ROWS
+    if a.rows:
+        keys = [k.strip() for k in a.rows.split(",") if k.strip()]
+        unknown = [k for k in keys if k not in rows]
+        if unknown:
+            raise ConfigError(f"unknown rows {unknown}; choose from {', '.join(rows)}")
+        rows = {k: rows[k] for k in keys}
+    result = run(rows, device=device, repeats=a.repeats, seed=a.seed, threads=a.threads,
+                 isolate=not a.in_process, progress=not a.quiet)
+    print(format_table(result))
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
