@@ -12,15 +12,14 @@ st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=":material
 if not gate.check():
     st.stop()
 
+# URL paths come from the file names (/reconstruction, /sequence_grid, ...): a link opens that page directly.
 PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
-    st.Page("app_pages/reconstruction.py", title="Reconstruction", icon=":material/image:", url_path="reconstruction"),
-    st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:",
-            url_path="grid"),
-    st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:",
-            url_path="attention"),
-    st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:", url_path="ablations"),
-    st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:", url_path="checkpoints"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/reconstruction.py", title="Reconstruction", icon=":material/image:"),
+    st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:"),
+    st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:"),
+    st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:"),
+    st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:"),
 ]
 page = st.navigation(PAGES, position="sidebar")
 state.begin()

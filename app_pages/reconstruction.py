@@ -132,7 +132,7 @@ with render.guard():
         c = st.columns(3)
         c[0].metric("GFLOPs", f"{res.flops.total / 1e9:.3f}")
         c[1].metric("eff. ratio", f"{res.effective_ratio:.3f}")
-        c[2].metric("mem. est.", f"{est.peak_mb:,.0f} MB")
+        c[2].metric("mem. est.", f"{est.peak_mb:,.1f} MB" if est.peak_mb < 10 else f"{est.peak_mb:,.0f} MB")
         metrics = {"checkpoint": ck.label, "checkpoint_sha256": ck.sha[:16], "image": img_label,
                    "mask": "custom" if mask_grid is not None else f"random (seed {g.seed}, {g.keep})",
                    "denorm": res.denorm or "", **res.metrics()}

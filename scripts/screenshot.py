@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-# url path -> screenshot name (the router's url_path values in app.py)
-PAGES = {"": "home", "reconstruction": "reconstruction", "grid": "grid", "attention": "attention",
+# url path -> screenshot name (app.py's pages; their URL paths are the file names)
+PAGES = {"": "home", "reconstruction": "reconstruction", "sequence_grid": "sequence_grid", "attention": "attention",
          "ablations": "ablations", "checkpoints": "checkpoints"}
 
 

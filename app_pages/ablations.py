@@ -1,0 +1,107 @@
+"""Ablation curves: published MAE / long-seq MAE numbers with their sources, our measured sweeps, your own CSV."""
+import streamlit as st
+
+from mae_core import ablations as ab
+from mae_core import assets
+from ui import state
+from ui.state import Param
+
+st.title("Ablation curves")
+st.caption("Every point carries its source: hover for study, table, arXiv id, status (SEEN = read in the source, "
+           "DERIVED = worked out from it, MEASURED = ours) and notes. Filled markers / solid lines are SEEN, "
+           "open markers / dashed lines DERIVED, diamonds MEASURED.")
+
+
+@st.cache_data(show_spinner=False)
+def _load(stamp):
+    problems = []
+    rows = ab.load_all(skip_bad=True, problems=problems)
+    return rows, problems
+
+
+def _stamp():
+    files = ab.data_files(assets.ABLATION_DIR) if assets.ABLATION_DIR.is_dir() else []
+    return tuple((f.name, f.stat().st_mtime_ns) for f in files)
+
+
+rows, load_problems = _load(_stamp())
+for p in load_problems:
+    st.error(f"A shipped data file was left out: {p}")
+
+sb = st.sidebar
+sb.subheader("Your data")
+up = sb.file_uploader("Add a CSV in the same schema", type=["csv"], key="abl_upload",
+                      max_upload_size=max(1, ab.MAX_FILE_BYTES // 2**20),
+                      help="Columns: " + ", ".join(ab.REQUIRED) + " (required) and any of the optional ones; "
+                           "see the schema below.")
+user_rows = []
+if up is not None:
+    try:
+        user_rows = ab.load_ablation_file(up.getvalue())
+        for r in user_rows:
+            r["origin"] = f"{up.name}:{str(r.get('origin', '')).split(':')[-1]}"
+        sb.success(f"{up.name}: {len(user_rows)} rows added.")
+    except ab.AblationError as e:
+        st.error(f"{up.name} was not loaded: {str(e).splitlines()[0]}")
+        if e.problems:
+            st.dataframe([{"problem": p} for p in e.problems[:200]], hide_index=True, width="stretch",
+                         height=min(400, 38 + 35 * len(e.problems[:200])))
+            if len(e.problems) > 200:
+                st.caption(f"... and {len(e.problems) - 200} more.")
+
+published, measured = ab.split_measured(rows + user_rows)
+study_names = ab.studies(published) or ["(no data)"]
+default_study = "MAE" if "MAE" in study_names else study_names[0]
+params = [Param("study", str, default_study, choices=tuple(study_names))]
+state.init(params)
+sb.subheader("Curves")
+study = sb.selectbox("Study", study_names, key="study")
+tables = ["all"] + ab.tables(published, study)
+metrics = ["all"] + sorted({r["metric"] for r in published if r["study"] == study and r["metric"] != ab.RELEASED_CONFIG})
+# default: the study's mask-ratio figure when it has one (the masking question), else its first table
+default_table = next((t for t in tables[1:] if any(r["table"] == t and r["setting"] == "mask_ratio"
+                                                    for r in published)), tables[1] if len(tables) > 1 else "all")
+more = [Param("table", str, default_table, choices=tuple(tables)), Param("metric", str, "all", choices=tuple(metrics)),
+        Param("measured", bool, True)]
+state.init(more)
+table = sb.selectbox("Table / figure", tables, key="table")
+metric = sb.selectbox("Metric", metrics, key="metric")
+show_measured = sb.toggle(f"Show our measured curves ({len(measured)} rows)", key="measured",
+                          disabled=not measured)
+state.publish(params + more)
+state.show_notices()
+
+for c in ab.captions_for(study):
+    st.markdown(f"> {c}")
+view = [r for r in published if r["study"] == study and (table == "all" or r["table"] == table)
+        and (metric == "all" or r["metric"] == metric)]
+fig = ab.figure_for(study, published, measured if show_measured else None,
+                    table=None if table == "all" else table, metric=None if metric == "all" else metric)
+st.plotly_chart(fig, key="abl_fig", config={"displaylogo": False})
+
+st.subheader("Data")
+shown = view + (measured if show_measured else [])
+if shown:
+    st.dataframe(ab.to_frame(shown), hide_index=True, width="stretch", height=300)
+c1, c2 = st.columns(2)
+with c1:
+    if shown:
+        st.download_button("This view (CSV)", ab.to_csv(shown).encode(), file_name=f"ablations_{study}.csv",
+                           mime="text/csv", key="dl_view", icon=":material/download:")
+with c2:
+    with st.popover("Every dataset (CSV)", icon=":material/download:"):
+        files = ab.data_files(assets.ABLATION_DIR) if assets.ABLATION_DIR.is_dir() else []
+        ann = assets.ABLATION_DIR / ab.ANNOTATIONS_FILE
+        for f in files + ([ann] if ann.is_file() else []):
+            st.download_button(f.name, f.read_bytes(), file_name=f.name, mime="text/csv", key=f"dl_file_{f.name}",
+                               icon=":material/download:")
+        if user_rows:
+            st.download_button(f"{up.name} (validated)", ab.to_csv(user_rows).encode(), file_name=up.name,
+                               mime="text/csv", key="dl_user", icon=":material/download:")
+
+with st.expander("CSV schema (for your own file)"):
+    st.dataframe([{"column": k, "required": "yes" if c.required else "", "type": c.kind,
+                   "allowed": ", ".join(c.allowed) if c.allowed else "", "meaning": c.help}
+                  for k, c in ab.SCHEMA.items()], hide_index=True, width="stretch")
+    st.download_button("Empty template (CSV)", (",".join(ab.COLUMNS) + "\n").encode(),
+                       file_name="ablations_template.csv", mime="text/csv", key="dl_template")

@@ -1,0 +1,206 @@
+"""Attention & receptive field: per-layer/head attention maps, rollout, and mean attention distance."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from mae_core.errors import MAEError
+from ui import limits, pickers, render, resources, state
+from ui.state import Param
+
+st.title("Attention & receptive field")
+st.caption("The encoder on the full, unmasked image. Mean attention distance (MAD) is the attention-weighted "
+           "pixel distance between a query patch and the patches it attends to, averaged over queries: the "
+           "'receptive field' of a head (ViT paper, Fig. 7). Encoder-only checkpoints work here.")
+
+ck = pickers.pick_checkpoint()
+picked = pickers.pick_image()
+g = pickers.pick_geometry(ck, with_mask=False)
+
+sb = st.sidebar
+sb.subheader("Analysis")
+depth = ck.cfg.depth if ck else 1
+heads = ck.cfg.num_heads if ck else 1
+try:
+    gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid if ck else (1, 1)
+except MAEError:
+    gh, gw = 1, 1
+pending = st.session_state.pop("_pending_query", None)
+if pending is not None:
+    state.set_value("qr", pending[0])
+    state.set_value("qc", pending[1])
+params = [Param("layer", int, depth - 1, lo=0, hi=max(0, depth - 1)),
+          Param("head", str, "mean", choices=("mean",) + tuple(str(h) for h in range(heads))),
+          Param("qr", int, gh // 2, lo=0, hi=max(0, gh - 1)), Param("qc", int, gw // 2, lo=0, hi=max(0, gw - 1)),
+          Param("fusion", str, "mean", choices=("mean", "max", "min")),
+          Param("mad_unit", str, "fraction", choices=("fraction", "px")),
+          Param("cmp", str, "none", choices=("none", "patch", "checkpoint")),
+          Param("p_b", int, 16 if g.patch_size != 16 else 8, choices=pickers.PATCH_CHOICES)]
+state.init(params)
+if depth > 1:
+    layer = sb.slider("Layer", 0, depth - 1, key="layer")
+else:
+    layer = 0
+    st.session_state["layer"] = 0
+head = sb.selectbox("Head", params[1].choices, key="head", format_func=lambda h: "mean over heads" if h == "mean"
+                    else f"head {h}")
+c1, c2 = sb.columns(2)
+qr = c1.slider("Query row", 0, max(1, gh - 1), key="qr", disabled=gh <= 1)
+qc = c2.slider("Query col", 0, max(1, gw - 1), key="qc", disabled=gw <= 1)
+fusion = sb.selectbox("Rollout head fusion", ("mean", "max", "min"), key="fusion")
+mad_unit = sb.radio("MAD in", ("fraction", "px"), key="mad_unit", horizontal=True,
+                    format_func={"fraction": "fraction of image width", "px": "pixels"}.get,
+                    help="Compare across sequence lengths as a fraction of the image width.")
+sb.subheader("Compare with")
+cmp = sb.radio("Compare", ("none", "patch", "checkpoint"), key="cmp", label_visibility="collapsed",
+               format_func={"none": "nothing", "patch": "another patch size (same checkpoint)",
+                            "checkpoint": "another checkpoint"}.get)
+p_b = sb.selectbox("Patch size of the comparison", pickers.PATCH_CHOICES, key="p_b") if cmp == "patch" else None
+state.publish(params)
+ck_b = pickers.pick_checkpoint(prefix="b_", title="Comparison checkpoint", reset_geometry=False) \
+    if cmp == "checkpoint" else None
+state.show_notices()
+
+if ck is None or picked is None:
+    st.info("Choose a checkpoint and an image in the sidebar.")
+    st.stop()
+img, img_hash, img_label = picked
+qr, qc = min(int(qr), gh - 1), min(int(qc), gw - 1)
+
+
+def analyse(c, I, p, query):
+    cfg = c.cfg.replace(img_size=(I, I), patch_size=p)
+    L = cfg.num_patches
+    limits.check_budget(limits.estimate_for_config(cfg, L, L, L, attention_analysis=True), f"I={I}, p={p} (L={L:,})")
+    if limits.LIMITER.busy:
+        st.info("The server is busy; waiting for a free slot...", icon=":material/hourglass_top:")
+    with st.spinner(f"Attention of {c.label} at I={I}, p={p}..."):
+        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion)
+    return res, resources.prepared(c.model, I, p)[1]
+
+
+def clickable(im, grid, key):
+    """The image as a plotly figure with one invisible point per patch: clicking a patch picks the query."""
+    gh_, gw_ = grid
+    W, H = im.size
+    ys, xs = np.mgrid[0:gh_, 0:gw_]
+    fig = go.Figure(go.Image(z=np.asarray(im), dx=gw_ / W, dy=gh_ / H, x0=-0.5 + gw_ / W / 2, y0=-0.5 + gh_ / H / 2,
+                             hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=xs.reshape(-1), y=ys.reshape(-1), mode="markers", showlegend=False,
+                             marker=dict(symbol="square", size=max(6, int(300 / max(gh_, gw_) * 0.7)),
+                                         color="rgba(255,255,255,0.01)"),
+                             hovertemplate="click: query row %{y}, col %{x}<extra></extra>"))
+    fig.update_xaxes(visible=False, range=[-0.5, gw_ - 0.5])
+    fig.update_yaxes(visible=False, autorange=None, range=[gh_ - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=300, dragmode=False, clickmode="event+select")
+    ev = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points",
+                         config={"displaylogo": False, "displayModeBar": False})
+    try:
+        pts = [p for p in ev.selection.points if p.get("curve_number") == 1]
+    except (AttributeError, TypeError):
+        pts = []
+    if pts:
+        new = (int(round(pts[-1]["y"])), int(round(pts[-1]["x"])))
+        if new != (qr, qc) and st.session_state.get("_last_click") != (key, new):
+            st.session_state["_last_click"] = (key, new)
+            st.session_state["_pending_query"] = new
+            st.rerun()
+
+
+def show_maps(res, title, key, qrc):
+    st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · layer {layer}, "
+                + ("mean over heads" if head == "mean" else f"head {head}")
+                + " · colour: each map from its lowest (dark) to highest (bright) weight")
+    arr_img = np.asarray(img.resize((res.img_size[1], res.img_size[0])), dtype=np.float32) / 255.0
+    li = res.layers.index(layer) if layer in res.layers else len(res.layers) - 1
+    cls_map = res.cls_attention[li].mean(0) if head == "mean" else res.cls_attention[li][int(head)]
+    maps = [("CLS attention", cls_map, None)]
+    if res.query_attention is not None:
+        q_map = res.query_attention[li].mean(0) if head == "mean" else res.query_attention[li][int(head)]
+        maps.append((f"query ({qrc[0]}, {qrc[1]}) attention", q_map, qrc))
+    maps.append((f"rollout ({fusion} fusion, layers 0-{max(res.layers)})", res.rollout, None))
+    cols = st.columns(len(maps))
+    for col, (name, m, marker) in zip(cols, maps):
+        im = render.overlay(arr_img, m, marker=marker, patch_size=res.patch_size)
+        if marker is not None and key == "a":
+            with col:
+                clickable(im, res.grid, "query_click")
+                st.caption(name + " · click a patch to move the query")
+        else:
+            col.image(im, caption=name, width="stretch")
+        col.download_button("PNG", render.png_bytes(im), file_name=f"{key}_{name.split()[0]}_l{layer}_h{head}.png",
+                            mime="image/png", key=f"dl_{key}_{name.split()[0]}", icon=":material/download:",
+                            width="stretch")
+    return arr_img, li
+
+
+results = []
+with render.guard():
+    res_a, notes_a = analyse(ck, g.image_size, g.patch_size, (qr, qc))
+    label_a = f"{ck.label} (p={g.patch_size})"
+    results.append((label_a, res_a))
+    for n in notes_a:
+        if "approximation" in n or "not trained on" in n:
+            st.warning(n, icon=":material/warning:")
+    arr_img, li = show_maps(res_a, label_a, "a", (qr, qc))
+
+    with st.expander(f"All {res_a.num_heads} heads of layer {layer} (CLS attention)"):
+        hc = st.columns(min(6, res_a.num_heads))
+        for h in range(res_a.num_heads):
+            hc[h % len(hc)].image(render.overlay(arr_img, res_a.cls_attention[li][h], target=160),
+                                  caption=f"head {h} · MAD {res_a.mean_attention_distance[li][h]:.1f} px",
+                                  width="stretch")
+
+if cmp != "none":
+    with render.guard():
+        if cmp == "patch":
+            ck_b_, I_b, pb = ck, g.image_size, int(p_b)
+        elif ck_b is not None:
+            ck_b_, I_b, pb = ck_b, ck_b.native_size, ck_b.native_patch
+        else:
+            ck_b_ = None
+            st.info("Choose the comparison checkpoint in the sidebar.")
+        if ck_b_ is not None:
+            gb = ck_b_.cfg.replace(img_size=(I_b, I_b), patch_size=pb).grid
+            # the same pixel as the query of A, on B's grid
+            qb = (min(gb[0] - 1, int((qr + 0.5) / gh * gb[0])), min(gb[1] - 1, int((qc + 0.5) / gw * gb[1])))
+            if layer < ck_b_.cfg.depth:
+                res_b, notes_b = analyse(ck_b_, I_b, pb, qb)
+                label_b = f"{ck_b_.label} (p={pb})"
+                results.append((label_b, res_b))
+                for n in notes_b:
+                    if "approximation" in n or "not trained on" in n:
+                        st.warning(f"{label_b}: {n}", icon=":material/warning:")
+                show_maps(res_b, label_b, "b", qb)
+            else:
+                st.error(f"{ck_b_.label} has only {ck_b_.cfg.depth} layers; pick a layer below that.")
+
+if results:
+    st.subheader("Mean attention distance per head")
+    fig = go.Figure()
+    symbols = ("circle", "diamond", "square")
+    rows_csv = []
+    for k, (label, res) in enumerate(results):
+        y = res.mad_fraction if mad_unit == "fraction" else res.mean_attention_distance
+        n, H = y.shape
+        xs = np.repeat(np.asarray(res.layers, dtype=float), H) + (k - (len(results) - 1) / 2) * 0.18
+        fig.add_trace(go.Scatter(x=xs, y=y.reshape(-1), mode="markers", name=label,
+                                 marker=dict(symbol=symbols[k % 3], size=9, opacity=0.8),
+                                 customdata=np.tile(np.arange(H), n),
+                                 hovertemplate="layer %{x:.0f}, head %{customdata}<br>MAD %{y:.3g}<extra>" + label
+                                 + "</extra>"))
+        fig.add_trace(go.Scatter(x=np.asarray(res.layers, dtype=float), y=y.mean(1), mode="lines",
+                                 name=f"{label}: mean over heads", line=dict(dash="dot")))
+        for i, lay in enumerate(res.layers):
+            for h in range(H):
+                rows_csv.append({"model": label, "image": img_label, "L": res.grid[0] * res.grid[1],
+                                 "layer": lay, "head": h, "mad_px": float(res.mean_attention_distance[i, h]),
+                                 "mad_fraction": float(res.mad_fraction[i, h])})
+    fig.update_layout(height=420, xaxis_title="encoder layer", margin=dict(l=10, r=10, t=30, b=10),
+                      yaxis_title="MAD / image width" if mad_unit == "fraction" else "MAD (pixels)",
+                      legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(dtick=1)
+    st.plotly_chart(fig, key="mad_scatter", config={"displaylogo": False})
+    with st.expander("Conventions"):
+        for label, res in results:
+            st.caption(f"**{label}**: {res.convention}")
+    render.csv_download(rows_csv, f"mad_{img_label}.csv", "dl_mad", "MAD per layer and head (CSV)")

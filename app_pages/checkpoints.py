@@ -1,0 +1,94 @@
+"""Checkpoints: what each checkpoint is, how it was trained, and what it can and cannot show."""
+import json
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui import pickers, render, resources, state
+
+st.title("Checkpoints")
+
+
+def summary_row(name, info):
+    c, t = info.config, info.training or {}
+    return {"checkpoint": name, "class": info.kind, "architecture": info.arch_name,
+            "native I": c.img_size[0], "p": c.patch_size, "L": c.num_patches, "trained m": info.mask_unit,
+            "params (M)": round(info.n_params / 1e6, 2), "target": info.target or "none (encoder only)",
+            "steps": t.get("steps"), "images seen": t.get("images_seen"), "final loss": t.get("final_loss"),
+            "train time (s)": t.get("wall_time_s"), "device": t.get("device"), "sha256": (info.sha256 or "")[:12]}
+
+
+fam = resources.family()
+st.subheader("Embedded family")
+if fam:
+    rows = []
+    for name, path in fam.items():
+        with render.guard():
+            rows.append(summary_row(name, resources.inspect(path)))
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption("Same architecture and training budget; only the paper's variables (p and the training mask unit) "
+               "differ. Trained on the photographs shipped with scikit-image; the demo images are held out. "
+               f"Folder: `{resources.family_dir()}`.")
+else:
+    st.info(f"No embedded checkpoints in `{resources.family_dir()}` yet.")
+
+ck = pickers.pick_checkpoint(reset_geometry=False)
+state.show_notices()
+if ck is None:
+    st.info("Choose a checkpoint in the sidebar to see its details.")
+    st.stop()
+
+info = ck.info
+c = ck.cfg
+st.subheader(f"{ck.label}")
+cols = st.columns(5)
+cols[0].metric("Class", info.kind)
+cols[1].metric("Native I / p", f"{c.img_size[0]}×{c.img_size[1]} / {c.patch_size}")
+cols[2].metric("L = (I/p)²", f"{c.num_patches:,}")
+cols[3].metric("Trained mask unit", f"{info.mask_unit}×{info.mask_unit}")
+cols[4].metric("Parameters", f"{info.n_params / 1e6:.2f} M")
+st.markdown(f"**Architecture** {info.arch_name} · **target** {info.target or 'none (encoder only)'} · "
+            f"**format** {info.format} · **sha256** `{info.sha256[:16]}`")
+
+can = [
+    ("Reconstruction (the four panels, error map)", info.can_reconstruct,
+     "needs the decoder" if not info.can_reconstruct else "native geometry is exact; other I / p are resampled "
+     "(approximation, labelled)"),
+    ("Norm-pix de-normalisation choice", c.norm_pix_loss,
+     "the model predicts normalised patches: colours need per-patch statistics" if c.norm_pix_loss
+     else "pixel target: predictions are colours already"),
+    ("Attention maps, rollout, mean attention distance", True, "encoder only is enough"),
+    ("Sequence-length grid", info.can_reconstruct, "uses reconstructions"),
+]
+st.markdown("**What it can show**")
+st.dataframe([{"view": v, "available": "yes" if ok else "no", "why": why} for v, ok, why in can],
+             hide_index=True, width="stretch")
+for n in info.notes:
+    st.caption("Note: " + n)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    df = resources.loss_curve(ck.path, info)
+    if df is not None:
+        fig = go.Figure(go.Scatter(x=df["step"], y=df["loss"], mode="lines", name="loss",
+                                   hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>"))
+        if len(df) > 50:
+            fig.add_trace(go.Scatter(x=df["step"], y=df["loss"].rolling(50, min_periods=1).mean(), mode="lines",
+                                     name="moving mean (50)"))
+        fig.update_layout(title="Training loss (masked-patch MSE)", height=360, xaxis_title="step",
+                          yaxis_title="loss", yaxis_type="log", margin=dict(l=10, r=10, t=40, b=10),
+                          legend=dict(orientation="h", y=-0.25))
+        st.plotly_chart(fig, key="loss_curve", config={"displaylogo": False})
+        render.csv_download(df, f"{ck.path.stem}.loss.csv", "dl_loss", "Loss curve (CSV)")
+    else:
+        st.info("No training loss curve next to this checkpoint (ours are written as `<name>.loss.csv`).")
+with right:
+    st.markdown("**Training metadata**")
+    if info.training:
+        st.json(info.training, expanded=1)
+    else:
+        st.caption("None recorded in this checkpoint.")
+    st.download_button("Checkpoint info (JSON)", json.dumps(info.to_dict(), indent=2, default=str).encode(),
+                       file_name=f"{ck.path.stem}.info.json", mime="application/json", key="dl_info",
+                       icon=":material/download:")

@@ -1,0 +1,182 @@
+"""Sequence length x mask unit: the paper's question on one image, as a grid of reconstructions."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from mae_core import assets
+from mae_core.errors import ConfigError, MAEError
+from ui import limits, pickers, render, resources, state
+from ui.state import Param
+
+st.title("Sequence length × mask unit")
+st.caption("Same image, same seed: each column removes squares of the same size in pixels, so the masks are "
+           "identical down a column and only the sequence length L = (I/p)² changes between rows.")
+
+sb = st.sidebar
+fam = resources.family()
+modes = (("family",) if fam else ()) + ("resampled",)
+mode_p = Param("gmode", str, modes[0], choices=modes)
+state.init([mode_p])
+sb.subheader("Compare")
+mode = sb.radio("Rows are", modes, key="gmode",
+                format_func={"family": "trained models (embedded family)",
+                             "resampled": "one checkpoint, resampled to each p"}.get)
+state.publish([mode_p])
+
+ck = None
+if mode == "resampled":
+    ck = pickers.pick_checkpoint(reset_geometry=False)
+picked = pickers.pick_image()
+
+sb.subheader("Grid")
+row_params = []
+if mode == "family":
+    names = tuple(fam)
+    rows_p = Param("grows", list, [n for n in ("p16-m1", "p8-m1", "p8-m2") if n in fam] or list(names)[:1],
+                   choices=names, item=str)
+    row_params.append(rows_p)
+else:
+    rows_p = Param("gps", list, [16, 8, 4], choices=pickers.PATCH_CHOICES, item=int)
+    row_params.append(rows_p)
+col_mode_p = Param("gcols", str, "px", choices=("px", "m"))
+px_p = Param("gpx", list, [8, 16, 32], choices=(4, 8, 16, 32, 64), item=int)
+m_p = Param("gm", list, [1, 2, 4], choices=pickers.MASK_UNITS, item=int)
+geo = [p for p in pickers.geometry_params(ck) if p.name in ("I", "r", "seed", "keep")]
+params = row_params + [col_mode_p, px_p, m_p] + geo
+state.init(params, defaults={"I": ck.native_size if ck else 128})
+if mode == "family":
+    rows = sb.multiselect("Models (rows)", names, key="grows",
+                          help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in names))
+else:
+    rows = sb.multiselect("Patch sizes p (rows)", pickers.PATCH_CHOICES, key="gps")
+    sb.number_input("Image size I", pickers.IMAGE_MIN, pickers.IMAGE_MAX, step=8, key="I")
+col_mode = sb.radio("Columns are", ("px", "m"), key="gcols", horizontal=True,
+                    format_func={"px": "mask size m·p (pixels)", "m": "mask unit m"}.get)
+if col_mode == "px":
+    cols_v = sb.multiselect("Mask sizes (pixels)", px_p.choices, key="gpx")
+else:
+    cols_v = sb.multiselect("Mask units m", pickers.MASK_UNITS, key="gm")
+r = sb.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="r")
+c1, c2 = sb.columns([3, 2], vertical_alignment="bottom")
+seed = c1.number_input("Seed", 0, pickers.SEED_MAX, step=1, key="seed")
+c2.button("New mask", on_click=pickers._new_seed, key="new_mask", width="stretch")
+keep = sb.selectbox("Keep", ("blocks", "exact"), key="keep")
+show_p = Param("gshow", str, "pasted", choices=("pasted", "reconstruction", "masked", "error"))
+state.init([show_p])
+show = sb.radio("Cells show", show_p.choices, key="gshow", horizontal=True,
+                format_func={"pasted": "recon + visible", "reconstruction": "reconstruction", "masked": "masked",
+                             "error": "error map"}.get)
+state.publish(params + [show_p])
+state.show_notices()
+
+if picked is None or (mode == "resampled" and ck is None) or not rows or not cols_v:
+    st.info("Choose an image, at least one row and one column in the sidebar.")
+    st.stop()
+img, img_hash, img_label = picked
+rows = list(rows)
+cols_v = sorted(cols_v)
+
+
+def cell_spec(row, col):
+    """(checkpoint path, label, I, p, m) of one cell, or a reason string when it is not possible."""
+    if mode == "family":
+        path = fam[row]
+        model, info, sha = resources.load(path)
+        I, p = int(model.cfg.img_size[0]), int(model.cfg.patch_size)
+        label = row
+    else:
+        path, sha = ck.path, ck.sha
+        I, p, label = int(st.session_state["I"]), int(row), f"p={row}"
+    if col_mode == "px":
+        if col % p:
+            return f"{col}-px squares are not a whole number of {p}-px patches"
+        m = col // p
+    else:
+        m = int(col)
+    return path, sha, label, I, p, m
+
+
+results = {}
+errors = {}
+progress = st.progress(0.0, text="Computing the grid...")
+n = len(rows) * len(cols_v)
+for i, row in enumerate(rows):
+    for j, col in enumerate(cols_v):
+        progress.progress((i * len(cols_v) + j) / n, text=f"Row {i + 1}/{len(rows)}, column {j + 1}/{len(cols_v)}")
+        try:
+            spec = cell_spec(row, col)
+            if isinstance(spec, str):
+                errors[(row, col)] = spec
+                continue
+            path, sha, label, I, p, m = spec
+            model = resources.load(path)[0]
+            cfg = model.cfg.replace(img_size=(I, I), patch_size=p)
+            L = cfg.num_patches
+            limits.check_budget(limits.estimate_for_config(cfg, L, int(L * (1 - r)), L), f"I={I}, p={p}")
+            if not model.cfg.has_decoder:
+                raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
+            results[(row, col)] = resources.reconstruction(str(path), sha, img_hash, img, I, p, m, float(r),
+                                                           int(seed), keep, "visible")
+        except MAEError as e:
+            errors[(row, col)] = str(e)
+progress.empty()
+
+# ---- the grid
+col_label = (lambda v: f"{v}-px mask") if col_mode == "px" else (lambda v: f"m = {v}")
+header = st.columns([1] + [2] * len(cols_v))
+header[0].markdown("&nbsp;")
+for h, v in zip(header[1:], cols_v):
+    h.markdown(f"**{col_label(v)}**")
+cells_png = []
+for row in rows:
+    line = st.columns([1] + [2] * len(cols_v), vertical_alignment="center")
+    res0 = next((results[(row, c)] for c in cols_v if (row, c) in results), None)
+    if mode == "family":
+        line[0].markdown(f"**{row}**  \n" + (f"p={res0.patch_size}, L={res0.lengths.L}" if res0 else ""))
+    else:
+        line[0].markdown(f"**p = {row}**  \n" + (f"L={res0.lengths.L}" if res0 else ""))
+    row_imgs = []
+    for c, v in zip(line[1:], cols_v):
+        res = results.get((row, v))
+        if res is None:
+            c.caption(f"n/a: {errors.get((row, v), '')}")
+            row_imgs.append(None)
+            continue
+        if show == "error":
+            shown = render.colorize(np.where(res.mask > 0, res.error_map, np.nan), res.original.shape[:2])
+        elif show == "masked":
+            shown = render.grid_overlay(res.masked, res.patch_size, res.mask_unit, target=192)
+        else:
+            shown = getattr(res, show)
+        im = shown if hasattr(shown, "size") and not isinstance(shown, np.ndarray) else render.upscale(shown, 192)
+        c.image(im, width="stretch")
+        c.caption(f"m={res.mask_unit} · Le={res.lengths.Le}/{res.lengths.L} · MSE **{res.masked_mse:.4f}**")
+        row_imgs.append(im)
+    cells_png.append(row_imgs)
+
+# ---- summary
+st.subheader("Masked MSE")
+z = np.array([[results[(rw, v)].masked_mse if (rw, v) in results else np.nan for v in cols_v] for rw in rows])
+text = [[f"{x:.4f}" if np.isfinite(x) else "n/a" for x in row] for row in z]
+ylabels = [str(rw) if mode == "family" else f"p={rw}" for rw in rows]
+fig = go.Figure(go.Heatmap(z=z, x=[col_label(v) for v in cols_v], y=ylabels, text=text, texttemplate="%{text}",
+                           colorscale="Viridis", reversescale=True, colorbar=dict(title="MSE"),
+                           hovertemplate="%{y} · %{x}<br>masked MSE %{z:.4f}<extra></extra>"))
+fig.update_yaxes(autorange="reversed")
+fig.update_layout(height=120 + 60 * len(rows), margin=dict(l=10, r=10, t=10, b=10))
+st.plotly_chart(fig, key="grid_mse", config={"displaylogo": False})
+table = []
+for (rw, v), res in results.items():
+    table.append({"row": rw, "column": col_label(v), "image": img_label, **res.metrics()})
+if table:
+    render.csv_download(table, f"grid_{img_label}_seed{int(seed)}.csv", "dl_grid_csv", "Grid metrics (CSV)")
+if any(i is not None for row in cells_png for i in row):
+    st.download_button("Grid (PNG)", render.png_bytes(render.grid_montage(cells_png)),
+                       file_name=f"grid_{img_label}_seed{int(seed)}.png", mime="image/png", key="dl_grid_png",
+                       icon=":material/download:")
+notes = sorted({n for res in results.values() for n in res.notes if "approximation" in n})
+for n_ in notes:
+    st.warning(n_, icon=":material/warning:")
+if mode == "family":
+    st.caption("Every row is a separately trained model (same architecture and training budget; only p and the "
+               "training mask unit differ), each at its native I and p.")
