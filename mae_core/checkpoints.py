@@ -273,14 +273,19 @@ def _read_file(path: Path, tensors: bool) -> _Raw:
 
 
 def file_sha256(path) -> str:
-    """sha256 of a checkpoint's content (of the weights file for a transformers directory)."""
+    """sha256 of a checkpoint's content (of the weights file for a transformers directory; of the index and then
+    every shard, in name order, for a sharded one)."""
     path = Path(path)
     if path.is_dir():
         path = _hf_weights(path)
+    files = [path]
+    if path.name.endswith(".index.json"):
+        files += [path.parent / f for f in sorted(set((_read_json(path, "index").get("weight_map") or {}).values()))]
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
+    for file in files:
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 

@@ -440,3 +440,31 @@ def test_info_cli_default_checkpoint(tiny_family, capsys, monkeypatch):
     assert cli_main(["info", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["path"].endswith("p8-m2.safetensors") and d["mask_unit"] == 2
+
+
+def test_sharded_transformers_folder(tmp_path):
+    m = tiny(seed=15)
+    d = _hf_dir(tmp_path, m, {"norm_pix_loss": True})
+    from safetensors.torch import load_file
+
+    sd = load_file(str(d / "model.safetensors"))
+    (d / "model.safetensors").unlink()
+    names = sorted(sd)
+    half = len(names) // 2
+    shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+    for fname, keys in shards.items():
+        save_file({k: sd[k] for k in keys}, str(d / fname))
+    index = {"metadata": {}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}
+    (d / "model.safetensors.index.json").write_text(json.dumps(index))
+    model, info = load_checkpoint(d)
+    same_weights(model, m)
+    assert info.target == "normalised pixels"
+    before = info.sha256
+    (d / "model-00002-of-00002.safetensors").write_bytes((d / "model-00002-of-00002.safetensors").read_bytes())
+    assert inspect_checkpoint(d).sha256 == before  # same content, same key
+    with open(d / "model-00002-of-00002.safetensors", "r+b") as f:  # one changed byte in a tensor of shard 2
+        f.seek(-1, 2)
+        b = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([b[0] ^ 1]))
+    assert inspect_checkpoint(d).sha256 != before
