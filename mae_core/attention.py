@@ -134,7 +134,7 @@ def _mad_rows(a_patch: torch.Tensor, a_cls: torch.Tensor | None, dist: torch.Ten
     num = (a_patch * dist.to(a_patch.dtype)).sum(-1)
     if not renormalise:
         return num
-    den = a_patch.sum(-1) * 0 + 1
+    den = a_patch.sum(-1)
     if include_cls and a_cls is not None:
         den = den + a_cls
     return num / den.clamp_min(torch.finfo(den.dtype).tiny)
