@@ -98,6 +98,18 @@ def problems_on(page) -> list[str]:
     return out
 
 
+def full_screenshot(page, path, width: int = 1400, height: int = 900) -> None:
+    """Screenshot of the whole app: Streamlit scrolls inside its main container, so the viewport is grown to the
+    content's height first (capped at 12000 px) and restored afterwards."""
+    h = page.evaluate("""() => Math.max(document.body.scrollHeight,
+        ...Array.from(document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"],'
+          + ' [data-testid="stAppScrollToBottomContainer"], section')).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": width, "height": int(min(max(height, h + 40), 12000))})
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": height})
+
+
 def capture(base_url: str, out_dir: Path, pages=None, width: int = 1400, height: int = 900) -> dict:
     """Visit each page, wait until idle, save <out_dir>/<name>.png; returns name -> list of problems shown."""
     from playwright.sync_api import sync_playwright
@@ -113,14 +125,7 @@ def capture(base_url: str, out_dir: Path, pages=None, width: int = 1400, height:
                 page.goto(f"{base_url}/{path}", wait_until="domcontentloaded")
                 wait_idle(page)
                 page.wait_for_timeout(800)  # plotly draws after the run finishes
-                # Streamlit scrolls inside its main container, so grow the viewport to the content's height
-                h = page.evaluate("""() => Math.max(document.body.scrollHeight,
-                    ...Array.from(document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"],'
-                      + ' [data-testid="stAppScrollToBottomContainer"], section')).map(e => e.scrollHeight))""")
-                page.set_viewport_size({"width": width, "height": int(min(max(height, h + 40), 12000))})
-                page.wait_for_timeout(1200)
-                page.screenshot(path=str(out_dir / f"{name}.png"), full_page=True)
-                page.set_viewport_size({"width": width, "height": height})
+                full_screenshot(page, out_dir / f"{name}.png", width, height)
                 results[name] = problems_on(page)
         finally:
             browser.close()

@@ -1,0 +1,102 @@
+"""End to end: the real `streamlit run app.py` server on a loopback port, every page opened in headless Chromium.
+
+Fails on any exception or error element shown; saves full-page screenshots to artifacts/screenshots/<page>.png.
+Uses the system Chromium (/usr/bin/chromium, Debian's package), never a downloaded browser. Without it the tests
+are skipped, except under CI=true, where they fail.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+_spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
+shot = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shot)
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(shot.CHROMIUM).is_file():
+        msg = f"{shot.CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
+        if _ci():
+            pytest.fail(msg + " - required under CI")
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if _ci():
+            pytest.fail("playwright is not installed (requirements-dev.txt) - required under CI")
+        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_family, browser):
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    folder = str(Path(next(iter(tiny_family.values()))).parent)
+    with shot.server({"MAE_CHECKPOINT_DIR": folder}) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+def _open(page, url):
+    page.goto(url, wait_until="domcontentloaded")
+    shot.wait_idle(page)
+    page.wait_for_timeout(500)
+
+
+@pytest.mark.parametrize("path, name", list(shot.PAGES.items()))
+def test_page_opens_without_errors(app_url, page, path, name):
+    _open(page, f"{app_url}/{path}")
+    probs = shot.problems_on(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot.full_screenshot(page, SHOTS / f"{name}.png")
+    assert not probs, probs
+    assert page.locator("h1").count() >= 1
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 1
+
+
+def test_shared_link_reproduces_settings_in_the_browser(app_url, page):
+    _open(page, f"{app_url}/reconstruction?p=16&seed=5&r=0.5")
+    assert not shot.problems_on(page)
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert q["p"] == ["16"] and q["seed"] == ["5"] and q["r"] == ["0.5"]
+    assert "p=16" in page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+
+
+def test_bad_link_shows_a_notice_not_a_crash(app_url, page):
+    _open(page, f"{app_url}/reconstruction?p=abc&m=99")
+    assert not shot.problems_on(page)
+    notice = page.locator('[data-testid="stAlertContentWarning"]').first.inner_text()
+    assert "p=abc" in notice and "m=99" in notice
+
+
+def test_impossible_setting_shows_an_error_in_place(app_url, page):
+    _open(page, f"{app_url}/reconstruction?I=100&p=16")
+    assert not page.locator('[data-testid="stException"]').count()
+    err = page.locator('[data-testid="stAlertContentError"]')
+    assert err.count() >= 1 and "not divisible" in err.first.inner_text()
+    assert page.locator("h1").first.inner_text().strip() == "Reconstruction"
