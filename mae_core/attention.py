@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -70,7 +70,6 @@ class AttentionResult:
     query: tuple[int, int] | None  # (row, col) of the query on `grid`
     head_fusion: str
     convention: str
-    notes: list = field(default_factory=list)
 
     @property
     def num_heads(self) -> int:
