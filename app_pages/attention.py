@@ -199,6 +199,7 @@ if results:
                       yaxis_title="MAD / image width" if mad_unit == "fraction" else "MAD (pixels)",
                       legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(dtick=1)
+    fig.update_yaxes(rangemode="tozero")
     st.plotly_chart(fig, key="mad_scatter", config={"displaylogo": False})
     with st.expander("Conventions"):
         for label, res in results:

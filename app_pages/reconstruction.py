@@ -105,7 +105,7 @@ with render.guard():
         only_removed = st.toggle("removed patches only", value=True, key="err_removed_only")
         err = np.where(res.mask > 0, res.error_map, np.nan) if only_removed else res.error_map
         status = np.where(res.mask > 0, "removed", "visible")
-        st.plotly_chart(render.heatmap(err, zlabel="MSE", hover_extra=status, colorscale="Inferno"),
+        st.plotly_chart(render.heatmap(err, zlabel="MSE", hover_extra=status, colorscale="Viridis"),
                         key="err_map", config={"displaylogo": False}, theme=None)
         st.caption("Mean squared error per patch in [0, 1] RGB units. Visible patches are not trained on "
                    "(the loss covers removed ones only), so they can look worse (facebookresearch/mae#146); seams "
@@ -118,11 +118,11 @@ with render.guard():
         mf, gf = res.baselines.get("mean_fill"), res.baselines.get("gaussian_fill")
         c = st.columns(2)
         if mf is not None:
-            c[0].metric("mean-fill MSE", f"{mf:.4f}", delta=f"model {res.masked_mse - mf:+.4f}",
+            c[0].metric("mean-fill MSE", f"{mf:.4f}", delta=f"{res.masked_mse - mf:+.4f} model",
                         delta_color="inverse", help="Removed pixels filled with the mean visible colour. The delta "
                         "is the model's masked MSE minus this one: green = the model does better.")
         if gf is not None:
-            c[1].metric("Gaussian-fill MSE", f"{gf:.4f}", delta=f"model {res.masked_mse - gf:+.4f}",
+            c[1].metric("Gaussian-fill MSE", f"{gf:.4f}", delta=f"{res.masked_mse - gf:+.4f} model",
                         delta_color="inverse", help="Normalised Gaussian interpolation of the visible pixels. "
                         "The delta is the model's masked MSE minus this one: green = the model does better.")
         c = st.columns(3)

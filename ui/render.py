@@ -130,9 +130,10 @@ def heatmap(values: np.ndarray, *, title: str = "", colorscale: str = "Viridis",
                                y0=-0.5 + gh / H / 2, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=zlabel),
                              opacity=0.6 if background is not None else 1.0, hoverongaps=False, **kw))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False,
-                     title=None, range=[gh - 0.5, -0.5])
-    fig.update_xaxes(showgrid=False, constrain="domain", title=None, range=[-0.5, gw - 0.5])
+    fig.update_yaxes(scaleanchor="x", constrain="domain", showgrid=False, zeroline=False, showline=False,
+                     title=None, range=[gh - 0.5, -0.5], ticks="")
+    fig.update_xaxes(showgrid=False, zeroline=False, showline=False, constrain="domain", title=None,
+                     range=[-0.5, gw - 0.5], ticks="", side="top")
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
 

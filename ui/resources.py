@@ -148,6 +148,21 @@ def find(directory: str) -> list[str]:
     return [str(getattr(x, "path", x)) for x in found]
 
 
+MAX_KEPT_UPLOADS = int(os.environ.get("MAE_MAX_KEPT_UPLOADS", "8"))
+
+
+def _prune_uploads(keep: int, spare: Path | None = None) -> None:
+    """Delete the oldest uploaded checkpoints beyond `keep` (a shared server must not fill its disk)."""
+    import shutil
+
+    if not UPLOAD_DIR.is_dir():
+        return
+    folders = sorted((d for d in UPLOAD_DIR.iterdir() if d.is_dir() and d != spare),
+                     key=lambda d: d.stat().st_mtime, reverse=True)
+    for d in folders[max(0, keep):]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _safe_name(name: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "upload").name)[:80] or "upload"
     return stem
@@ -168,6 +183,7 @@ def save_upload(data: bytes, name: str) -> Path:
         raise CheckpointError(f"{safe}: expected one of {', '.join(CHECKPOINT_SUFFIXES)}")
     sha = hashlib.sha256(data).hexdigest()
     folder = UPLOAD_DIR / sha[:16]
+    _prune_uploads(keep=MAX_KEPT_UPLOADS - 1, spare=folder)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / safe
     if not path.is_file() or path.stat().st_size != len(data):
