@@ -140,7 +140,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     (ROOT / "artifacts").mkdir(exist_ok=True)
     env = {"MAE_CHECKPOINT_DIR": a.checkpoint_dir} if a.checkpoint_dir else {}
-    pages = {p: PAGES.get(p, p or "home") for p in a.page} if a.page else None
+    import re
+
+    pages = {p: PAGES.get(p) or re.sub(r"[^A-Za-z0-9_.-]+", "_", p).strip("_") or "home" for p in a.page} \
+        if a.page else None
     with server(env) as url:
         results = capture(url, Path(a.out), pages)
     bad = 0

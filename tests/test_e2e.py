@@ -100,3 +100,39 @@ def test_impossible_setting_shows_an_error_in_place(app_url, page):
     err = page.locator('[data-testid="stAlertContentError"]')
     assert err.count() >= 1 and "not divisible" in err.first.inner_text()
     assert page.locator("h1").first.inner_text().strip() == "Reconstruction"
+
+
+def _query(page) -> dict:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
+
+
+def test_clicking_a_patch_moves_the_attention_query(app_url, page):
+    _open(page, f"{app_url}/attention")
+    before = (_query(page)["qr"], _query(page)["qc"])
+    box = page.locator('[data-testid="stPlotlyChart"]').first.bounding_box()
+    # the image is a square of side box.height centred in the chart: click in its top-left cell region
+    page.mouse.click(box["x"] + box["width"] / 2 - box["height"] * 0.4, box["y"] + box["height"] * 0.1)
+    page.wait_for_timeout(1000)
+    shot.wait_idle(page)
+    after = (_query(page)["qr"], _query(page)["qc"])
+    assert after != before and after == ("0", "0"), (before, after)
+    assert not shot.problems_on(page)
+
+
+def test_painting_mask_units_changes_the_mask(app_url, page):
+    _open(page, f"{app_url}/reconstruction?mask_src=custom")
+    before = _query(page)["cmask"]
+    plots = page.locator('[data-testid="stPlotlyChart"]')
+    canvas = plots.nth(plots.count() - 1)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 2 - box["height"] * 0.45, box["y"] + box["height"] * 0.05
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["height"] * 0.4, y0 + box["height"] * 0.4, steps=8)  # box-select the top-left units
+    page.mouse.up()
+    page.wait_for_timeout(1000)
+    shot.wait_idle(page)
+    after = _query(page)["cmask"]
+    assert after != before
+    assert not shot.problems_on(page)
