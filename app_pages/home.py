@@ -1,7 +1,23 @@
 """Home: the idea in three sentences, a live cost calculator, and links into every page."""
 import streamlit as st
 
-from mae_core import assets
+# The intro is drawn before the heavy imports (torch, via masking and the checkpoint reader), so a visitor sees
+# text at once while a cold server process is still importing.
+st.title("Long-sequence MAE explorer")
+st.markdown(
+    "A Vision Transformer cuts an $I \\times I$ image into $p \\times p$ patches, so its sequence has "
+    "$L = (I/p)^2$ tokens; a Masked Autoencoder (MAE) removes a fraction $r$ of them and its encoder sees only "
+    "$L_e = L(1-r)$, while its light decoder sees all $L_d = L$.  \n"
+    "Long-sequence MAE (Hu et al. 2022, [arXiv 2210.07224](https://arxiv.org/abs/2210.07224)) masks "
+    "$m \\times m$ patches together, which decouples *what is masked* ($m \\cdot p$ pixels) from the patch size: "
+    "halving $p$ quadruples $L$ while the masking task stays the same.  \n"
+    "Its abstract says the authors \u201cfind sequence length is a key axis that further scales MAE\u201d and "
+    "report \u201cstrong results on ImageNet-1K classification by keeping a standard image size and only "
+    "increasing the sequence length\u201d \u2014 224/8 with 2\u00d72 mask units instead of 224/16 is that kind "
+    "of change (the paper's numbers are in its body, which this app does not reproduce)."
+)
+
+from mae_core import assets  # noqa: E402  (after the intro on purpose)
 from mae_core.errors import MAEError
 from mae_core.geometry import estimate_flops, sequence_lengths
 from mae_core.masking import make_mask
@@ -31,20 +47,7 @@ ARCHS = {
     "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
 }
 
-st.title("Long-sequence MAE explorer")
 state.show_notices()
-st.markdown(
-    "A Vision Transformer cuts an $I \\times I$ image into $p \\times p$ patches, so its sequence has "
-    "$L = (I/p)^2$ tokens; a Masked Autoencoder (MAE) removes a fraction $r$ of them and its encoder sees only "
-    "$L_e = L(1-r)$, while its light decoder sees all $L_d = L$.  \n"
-    "Long-sequence MAE (Hu et al. 2022, [arXiv 2210.07224](https://arxiv.org/abs/2210.07224)) masks "
-    "$m \\times m$ patches together, which decouples *what is masked* ($m \\cdot p$ pixels) from the patch size: "
-    "halving $p$ quadruples $L$ while the masking task stays the same.  \n"
-    "Its abstract says the authors \u201cfind sequence length is a key axis that further scales MAE\u201d and "
-    "report \u201cstrong results on ImageNet-1K classification by keeping a standard image size and only "
-    "increasing the sequence length\u201d \u2014 224/8 with 2\u00d72 mask units instead of 224/16 is that kind "
-    "of change (the paper's numbers are in its body, which this app does not reproduce)."
-)
 
 # ------------------------------------------------------------------ sidebar: calculator settings
 sb = st.sidebar

@@ -232,6 +232,15 @@ def test_local_path_file_folder_and_missing(family_env):
     assert any("no checkpoint" in e for e in errors(at))
 
 
+def test_local_paths_can_be_switched_off_for_a_shared_server(monkeypatch, family_env):
+    monkeypatch.setenv("MAE_ALLOW_LOCAL_PATHS", "0")
+    at = open_page(RECON, query={"ckpt_src": "path", "ckpt_path": str(family_env["p8-m1"])})
+    assert not problems(at)
+    assert "path" not in at.radio(key="ckpt_src").options
+    assert at.radio(key="ckpt_src").value == "embedded"
+    assert any("ckpt_src=path" in w.value for w in at.warning)
+
+
 def test_encoder_only_checkpoint_explains_and_attention_still_works(tmp_path):
     import torch
 
