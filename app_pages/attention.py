@@ -145,10 +145,16 @@ with render.guard():
 
     with st.expander(f"All {res_a.num_heads} heads of layer {layer} (CLS attention)"):
         hc = st.columns(min(6, res_a.num_heads))
+        head_imgs = []
         for h in range(res_a.num_heads):
-            hc[h % len(hc)].image(render.overlay(arr_img, res_a.cls_attention[li][h], target=160),
-                                  caption=f"head {h} · MAD {res_a.mean_attention_distance[li][h]:.1f} px",
+            im = render.overlay(arr_img, res_a.cls_attention[li][h], target=160)
+            head_imgs.append(im)
+            hc[h % len(hc)].image(im, caption=f"head {h} · MAD {res_a.mean_attention_distance[li][h]:.1f} px",
                                   width="stretch")
+        st.download_button("All heads (PNG)", render.png_bytes(render.montage(
+            head_imgs, [f"head {h}" for h in range(res_a.num_heads)], target=160)),
+            file_name=f"heads_{ck.label}_l{layer}.png", mime="image/png", key="dl_heads",
+            icon=":material/download:")
 
 if cmp != "none":
     with render.guard():
