@@ -145,8 +145,8 @@ links = [
     ("app_pages/checkpoints.py", "Checkpoints", ":material/inventory_2:",
      "What each checkpoint is, how it was trained, and what it can and cannot show."),
 ]
-cols = st.columns(len(links))
-for col, (path, title, icon, text) in zip(cols, links):
-    with col.container(border=True):
+cols = st.columns(3)
+for i, (path, title, icon, text) in enumerate(links):
+    with cols[i % 3].container(border=True):
         st.page_link(path, label=title, icon=icon)
         st.caption(text)
