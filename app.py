@@ -25,3 +25,6 @@ page = st.navigation(PAGES, position="sidebar")
 state.begin()
 page.run()
 state.end()  # not reached after st.stop(): the URL then simply keeps its parameters
+st.sidebar.divider()
+st.sidebar.caption(":material/link: Every setting on this page is in its URL: copy the address to share this exact "
+                   "view (uploaded files excepted).")
