@@ -9,8 +9,7 @@ from ui import limits, pickers, render, resources, state
 from ui.state import Param
 
 st.title("Sequence length × mask unit")
-st.caption("Same image, same seed: each column removes squares of the same size in pixels, so the masks are "
-           "identical down a column and only the sequence length L = (I/p)² changes between rows.")
+intro = st.empty()
 
 sb = st.sidebar
 fam = resources.family()
@@ -68,6 +67,11 @@ show = sb.radio("Cells show", show_p.choices, key="gshow", horizontal=True,
                              "error": "error map"}.get)
 state.publish(params + [show_p])
 state.show_notices()
+intro.caption("Same image, same seed. " + (
+    "Each column removes squares of the same size in pixels, so the masks are identical down a column and only "
+    "the sequence length L = (I/p)² changes between rows." if col_mode == "px" else
+    "Each column masks m×m patches together, so the removed squares are m·p pixels: smaller patches mean finer "
+    "masks. Switch the columns to pixel sizes to compare equal masks."))
 
 if picked is None or (mode == "resampled" and ck is None) or not rows or not cols_v:
     st.info("Choose an image, at least one row and one column in the sidebar.")
@@ -121,12 +125,23 @@ for i, row in enumerate(rows):
             errors[(row, col)] = str(e)
 progress.empty()
 
-# ---- the grid
+# ---- approximations first (resampled rows), then the grid
+notes = sorted({n for res in results.values() for n in res.notes if "approximation" in n or "not trained" in n})
+if notes:
+    st.warning("Some cells run a checkpoint at a patch or image size it was not trained at:\n\n"
+               + "\n".join(f"- {n}" for n in notes), icon=":material/warning:")
+err_range = None
+if show == "error" and results:
+    vals = np.concatenate([r.error_map[r.mask > 0] for r in results.values()])
+    err_range = (float(vals.min()), float(vals.max())) if vals.size else None
 col_label = (lambda v: f"{v}-px mask") if col_mode == "px" else (lambda v: f"m = {v}")
 header = st.columns([1] + [2] * len(cols_v))
 header[0].markdown("&nbsp;")
 for h, v in zip(header[1:], cols_v):
     h.markdown(f"**{col_label(v)}**")
+if err_range:
+    st.caption(f"Error maps share one colour range: {err_range[0]:.4f} (dark) to {err_range[1]:.4f} (bright) MSE; "
+               "grey = visible patches.")
 cells_png = []
 for row in rows:
     line = st.columns([1] + [2] * len(cols_v), vertical_alignment="center")
@@ -143,7 +158,9 @@ for row in rows:
             row_imgs.append(None)
             continue
         if show == "error":
-            shown = render.colorize(np.where(res.mask > 0, res.error_map, np.nan), res.original.shape[:2])
+            shown = render.colorize(np.where(res.mask > 0, res.error_map, np.nan), res.original.shape[:2],
+                                    vmin=err_range[0] if err_range else None,
+                                    vmax=err_range[1] if err_range else None)
         elif show == "masked":
             shown = render.grid_overlay(res.masked, res.patch_size, res.mask_unit, target=192)
         else:
@@ -174,9 +191,6 @@ if any(i is not None for row in cells_png for i in row):
     st.download_button("Grid (PNG)", render.png_bytes(render.grid_montage(cells_png)),
                        file_name=f"grid_{img_label}_seed{int(seed)}.png", mime="image/png", key="dl_grid_png",
                        icon=":material/download:")
-notes = sorted({n for res in results.values() for n in res.notes if "approximation" in n})
-for n_ in notes:
-    st.warning(n_, icon=":material/warning:")
 if mode == "family":
     st.caption("Every row is a separately trained model (same architecture and training budget; only p and the "
                "training mask unit differ), each at its native I and p.")

@@ -147,13 +147,19 @@ def csv_download(rows, filename: str, key: str, label: str = "Metrics (CSV)"):
                        icon=":material/download:")
 
 
-def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno") -> Image.Image:
-    """A (gh, gw) grid -> RGB PIL image through a plotly colour scale (NaN -> light grey), nearest-upscaled."""
+def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: float | None = None,
+             vmax: float | None = None) -> Image.Image:
+    """A (gh, gw) grid -> RGB PIL image through a plotly colour scale (NaN -> light grey), nearest-upscaled.
+
+    vmin/vmax fix the colour range (to compare several maps); by default each map spans its own min..max."""
     from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
 
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
     lo, hi = (float(v[ok].min()), float(v[ok].max())) if ok.any() else (0.0, 1.0)
+    lo = lo if vmin is None else float(vmin)
+    hi = hi if vmax is None else float(vmax)
+    v = np.clip(v, lo, hi)
     t = np.where(ok, (v - lo) / (hi - lo if hi > lo else 1.0), 0.0)
     lut = np.array([unlabel_rgb(c) for c in sample_colorscale(get_colorscale(colorscale), np.linspace(0, 1, 256))])
     rgb = lut[(t * 255).round().astype(int)]
