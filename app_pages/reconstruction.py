@@ -43,7 +43,11 @@ if not ck.can_reconstruct:
     st.page_link("app_pages/attention.py", label="Attention & receptive field", icon=":material/visibility:")
     st.stop()
 
-if (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch):
+if g.image_size % g.patch_size:
+    lo = g.image_size - g.image_size % g.patch_size
+    st.caption(f"Image sizes that work with p = {g.patch_size}: {lo} or {lo + g.patch_size} (I must be a whole "
+               "number of patches).")
+elif (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch):
     preset = next((n for n, v in pickers.PRESETS.items() if v[:2] == (g.image_size, g.patch_size)), None)
     st.info((f"Preset **{preset}**: " if preset else "")
             + f"the checkpoint was trained at I={ck.native_size}, p={ck.native_patch}; it runs here resampled at "
