@@ -71,11 +71,12 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     df = resources.loss_curve(ck.path, info)
     if df is not None:
-        fig = go.Figure(go.Scatter(x=df["step"], y=df["loss"], mode="lines", name="loss",
+        fig = go.Figure(go.Scatter(x=df["step"], y=df["loss"], mode="lines", name="loss per step",
+                                   line=dict(color="rgba(99,110,250,0.35)", width=1),
                                    hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>"))
         if len(df) > 50:
             fig.add_trace(go.Scatter(x=df["step"], y=df["loss"].rolling(50, min_periods=1).mean(), mode="lines",
-                                     name="moving mean (50)"))
+                                     name="moving mean (50 steps)", line=dict(color="rgb(30,40,160)", width=2.5)))
         fig.update_layout(title="Training loss (masked-patch MSE)", height=360, xaxis_title="step",
                           yaxis_title="loss", yaxis_type="log", margin=dict(l=10, r=10, t=40, b=10),
                           legend=dict(orientation="h", y=-0.25))
