@@ -109,14 +109,14 @@ def clickable(im, grid, key):
 def show_maps(res, title, key, qrc):
     st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · layer {layer}, "
                 + ("mean over heads" if head == "mean" else f"head {head}")
-                + " · colour: each map from its lowest (dark) to highest (bright) weight")
+                + " · colour: each map from its lowest weight (dark) to its 99th percentile (bright)")
     arr_img = np.asarray(img.resize((res.img_size[1], res.img_size[0])), dtype=np.float32) / 255.0
     li = res.layers.index(layer) if layer in res.layers else len(res.layers) - 1
     cls_map = res.cls_attention[li].mean(0) if head == "mean" else res.cls_attention[li][int(head)]
     maps = [("CLS attention", cls_map, None)]
     if res.query_attention is not None:
         q_map = res.query_attention[li].mean(0) if head == "mean" else res.query_attention[li][int(head)]
-        maps.append((f"query ({qrc[0]}, {qrc[1]}) attention", q_map, qrc))
+        maps.append((f"query ({qrc[0]}, {qrc[1]})", q_map, qrc))
     maps.append((f"rollout ({fusion} fusion, layers 0-{max(res.layers)})", res.rollout, None))
     cols = st.columns(len(maps))
     for col, (name, m, marker) in zip(cols, maps):
@@ -124,7 +124,7 @@ def show_maps(res, title, key, qrc):
         if marker is not None and key == "a":
             with col:
                 clickable(im, res.grid, "query_click")
-                st.caption(name + " · click a patch to move the query")
+                st.caption(name + " · click to move")
         else:
             col.image(im, caption=name, width="stretch")
         col.download_button("PNG", render.png_bytes(im), file_name=f"{key}_{name.split()[0]}_l{layer}_h{head}.png",

@@ -173,14 +173,18 @@ def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: f
 
 
 def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorscale: str = "Inferno",
-            target: int = DISPLAY_MIN, marker: tuple | None = None, patch_size: int | None = None) -> Image.Image:
+            target: int = DISPLAY_MIN, marker: tuple | None = None, patch_size: int | None = None,
+            clip_pct: float = 99.0) -> Image.Image:
     """A (gh, gw) map colour-coded and blended over the image (upscaled); NaN cells show the image only.
 
-    marker: optional (row, col) cell outlined in cyan (e.g. the query patch)."""
+    The colour range is the map's minimum to its `clip_pct` percentile, so one or two very hot patches do not
+    turn the rest of an attention map black. marker: optional (row, col) cell outlined in cyan (the query)."""
     H, W = image01.shape[:2]
     base = upscale(image01, target)
     s = base.width // W
-    cmap = colorize(values, (H * s, W * s), colorscale)
+    v = np.asarray(values, dtype=np.float64)
+    vmax = float(np.nanpercentile(v, clip_pct)) if np.isfinite(v).any() else None
+    cmap = colorize(values, (H * s, W * s), colorscale, vmax=vmax)
     cmap = cmap.resize(base.size, Image.NEAREST)
     ok = np.isfinite(np.asarray(values, dtype=np.float64))
     a = np.kron(ok.astype(np.float32), np.ones((H * s // ok.shape[0], W * s // ok.shape[1]), np.float32))
