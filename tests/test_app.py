@@ -202,6 +202,7 @@ class _Evil:
         return (os.system, (f"touch {ROOT / 'artifacts' / 'PWNED'}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch notes the hostile pickle's protocol
 def test_checkpoint_uploads_hostile_broken_and_good(family_env, tmp_path):
     marker = ROOT / "artifacts" / "PWNED"
     marker.unlink(missing_ok=True)
