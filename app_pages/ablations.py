@@ -62,7 +62,7 @@ metrics = ["all"] + sorted({r["metric"] for r in published if r["study"] == stud
 default_table = next((t for t in tables[1:] if any(r["table"] == t and r["setting"] == "mask_ratio"
                                                     for r in published)), tables[1] if len(tables) > 1 else "all")
 more = [Param("table", str, default_table, choices=tuple(tables)), Param("metric", str, "all", choices=tuple(metrics)),
-        Param("measured", bool, True)]
+        Param("measured", bool, False)]  # off by default: the published curves first, ours on request
 state.init(more)
 table = sb.selectbox("Table / figure", tables, key="table")
 metric = sb.selectbox("Metric", metrics, key="metric")
@@ -78,6 +78,9 @@ view = [r for r in published if r["study"] == study and (table == "all" or r["ta
 fig = ab.figure_for(study, published, measured if show_measured else None,
                     table=None if table == "all" else table, metric=None if metric == "all" else metric)
 st.plotly_chart(fig, key="abl_fig", config={"displaylogo": False})
+if measured and not show_measured:
+    st.caption(f"{len(measured)} rows of our own measured sweeps (mask unit, L at a fixed mask cell, cost, attention "
+               "distance on the embedded family) are available: switch on *Show our measured curves* in the sidebar.")
 
 st.subheader("Data")
 shown = view + (measured if show_measured else [])
