@@ -512,3 +512,17 @@ def test_memory_estimate_formula():
     bigger = estimate_memory(L=784, Le=196, Ld=784, embed_dim=768, depth=12, num_heads=12, dec_dim=512, dec_depth=8,
                              dec_heads=16, n_params=n)
     assert bigger.peak > e.peak
+
+
+def test_ablation_measured_toggle_adds_our_rows():
+    from mae_core import ablations as ab
+
+    _, measured = ab.split_measured(ab.load_all(skip_bad=True, problems=[]))
+    if not measured:
+        pytest.skip("no measured sweep file in assets/ablations/ yet")
+    at = open_page("app_pages/ablations.py")
+    n_off = len(at.dataframe[0].value)
+    at.toggle(key="measured").set_value(True).run()
+    assert not problems(at) and not errors(at)
+    assert len(at.dataframe[0].value) == n_off + len(measured)
+    assert at.query_params["measured"] == "true"
