@@ -50,6 +50,18 @@ def _device_label(device: torch.device) -> str:
     return f"cpu x{torch.get_num_threads()} threads"
 
 
+def _load_note(device: torch.device, repeats: int) -> str:
+    """Machine load when a latency was taken: CPU timings on a shared machine are indicative only."""
+    import os
+
+    try:
+        la = os.getloadavg()[0]
+        text = f"median of {repeats} timed runs after warm-up; 1-min load average {la:.2f} on {os.cpu_count()} cores"
+        return text + ("" if device.type == "cuda" else " (CPU timings on a shared machine are indicative only)")
+    except (OSError, AttributeError):
+        return "load average not available"
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -243,8 +255,8 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                             if bkey not in res.baselines:
                                 continue
                             bseries = None if series is None else f"{bname}, {cell}-px mask cells"
-                            if series is not None and not native:
-                                bseries += " (resized input)"
+                            if series is not None and not native:  # another input size: one line per p
+                                bseries += f", p={p} (resized input)"
                             rows.append(dict(r0, table=table, model=bname, checkpoint=None, checkpoint_sha256=None,
                                              pretrain_data=None, decoder_depth=None, decoder_width=None,
                                              decoder_heads=None, target=None, setting=setting,
@@ -263,8 +275,11 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                 for met, v in ((LE, lat_mask.n_keep), (GFLOPS, fl.total / 1e9), (LATENCY, lat)):
                     if v is None:
                         continue
-                    rows.append(dict(res_c, metric=met, value=float(v), seed=seeds[0] if met == LATENCY else None,
-                                     image=next(iter(imgs)) if met == LATENCY else None))
+                    extra = {}
+                    if met == LATENCY:
+                        extra = dict(seed=seeds[0], image=next(iter(imgs)),
+                                     note=res_c["note"] + f"; {_load_note(device, latency_repeats)}")
+                    rows.append(dict(res_c, metric=met, value=float(v), **extra))
         if attention:
             for cid, (model, info) in loaded.items():
                 cfg = model.cfg

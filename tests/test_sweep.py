@@ -83,6 +83,8 @@ def test_length_at_fixed_mask_cell_pairs_p16_m1_with_p8_m2(run):
     off = [r for r in pick(rows, table=sweep.T_L, image_size=48, metric=sweep.MSE) if r["checkpoint"]]
     assert {(r["model"], r["L"]) for r in off} == {("p16-m1", 9), ("p8-m2", 36)}
     assert all("resized input" in r["series"] and "not its training size" in r["note"] for r in off)
+    base_lines = {r["series"] for r in pick(rows, table=sweep.T_L, image_size=48, model="mean-fill")}
+    assert base_lines == {"mean-fill, 16-px mask cells, p=16 (resized input)", "mean-fill, 16-px mask cells, p=8 (resized input)"}
 
 
 def test_mask_units_that_do_not_fit_are_skipped_and_reported(run):
@@ -115,9 +117,11 @@ def test_cost_rows(run):
 
 def test_measured_rows_plot_beside_the_paper(run):
     rows, _ = run
-    published, measured = ab.split_measured(ab.load_all() + rows)
-    assert len(measured) == len(rows) and all(r["status"] != "MEASURED" for r in published)
-    fig = ab.figure_for("Long-Seq MAE", published, measured_rows=measured)
+    shipped = ab.load_all()
+    published, measured = ab.split_measured(shipped + rows)
+    assert all(r["status"] != "MEASURED" for r in published) and all(r["status"] == "MEASURED" for r in measured)
+    assert len(published) + len(measured) == len(shipped) + len(rows) and len(measured) >= len(rows)
+    fig = ab.figure_for("Long-Seq MAE", published, measured_rows=rows)
     measured = [t for t in fig.data if t.name.endswith("[MEASURED]")]
     assert measured and all(t.error_y.array is not None for t in measured)
     assert any(s.x0 == 784 for s in fig.layout.shapes)
@@ -134,6 +138,7 @@ def test_cli_quick_writes_a_loadable_file(ckpts, tmp_path, capsys):
     assert {r["mask_unit"] for r in pick(back, table=sweep.T_UNIT, model="tiny-p8-m2")} == {2}  # training unit
     lat = pick(back, table=sweep.T_COST, metric=sweep.LATENCY)
     assert {r["model"] for r in lat} == {"tiny-p16-m1", "tiny-p8-m2"} and all(r["value"] > 0 for r in lat)
+    assert all("load average" in r["note"] for r in lat)
     assert "MEASURED rows" in capsys.readouterr().out
 
 
