@@ -79,6 +79,11 @@ def test_length_at_fixed_mask_cell_pairs_p16_m1_with_p8_m2(run):
     rows, _ = run
     line = pick(rows, table=sweep.T_L, series="16-px mask cells", metric=sweep.MSE)
     assert {(r["model"], r["L"], r["mask_unit"]) for r in line} == {("p16-m1", 4, 1), ("p8-m2", 16, 2)}
+    # both draw the same 16-px cells for a seed, so the mask-only baselines agree across L on that line
+    for seed in (0, 1):
+        base = pick(rows, table=sweep.T_L, series="mean-fill, 16-px mask cells", seed=seed)
+        assert {r["L"] for r in base} == {4, 16}
+        assert base[0]["value"] == pytest.approx(base[1]["value"], rel=1e-9)
     # the 48-px evaluations are other L values of the same checkpoints, kept as separate, labelled lines
     off = [r for r in pick(rows, table=sweep.T_L, image_size=48, metric=sweep.MSE) if r["checkpoint"]]
     assert {(r["model"], r["L"]) for r in off} == {("p16-m1", 9), ("p8-m2", 36)}
