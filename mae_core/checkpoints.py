@@ -173,11 +173,12 @@ def _sniff(path: Path) -> str:
         head = f.read(9)
     if len(head) < 9:
         raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes)")
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        return "pickle"
+    # safetensors first: its 8-byte header length can itself start with 0x80 (the pickle protocol byte)
     n = int.from_bytes(head[:8], "little")
     if head[8:9] == b"{" and 0 < n <= 100 * 2**20:
         return "safetensors"
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return "pickle"
     raise CheckpointError(f"{path.name} is neither a torch checkpoint nor a safetensors file")
 
 

@@ -470,3 +470,26 @@ def test_sharded_transformers_folder(tmp_path):
         f.seek(-1, 2)
         f.write(bytes([b[0] ^ 1]))
     assert inspect_checkpoint(d).sha256 != before
+
+
+def test_safetensors_whose_header_length_starts_with_pickle_byte(tmp_path):
+    """Regression: a header length with low byte 0x80 (pickle's protocol byte) is still our safetensors."""
+    import torch as _torch
+
+    from mae_core.checkpoints import FORMAT_OURS, load_checkpoint as _load
+    from mae_core.model import MAEConfig as _Cfg, build_model as _build
+    from mae_core.ourformat import save_checkpoint as _save
+
+    _torch.manual_seed(0)
+    m = _build(_Cfg(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+                    decoder_depth=1, decoder_num_heads=2))
+    path = tmp_path / "edge.safetensors"
+    for k in range(512):
+        _save(m, path, training={"pad": "x" * k})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    loaded, info = _load(path)
+    assert info.format == FORMAT_OURS
+    for key, v in m.state_dict().items():
+        _torch.testing.assert_close(loaded.state_dict()[key], v.half().float())
