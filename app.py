@@ -1,6 +1,6 @@
 """The long-sequence MAE explorer: `streamlit run app.py`.
 
-This file is the router and frame (st.navigation + st.Page); pages live in pages/, shared UI helpers in ui/,
+This file is the router and frame (st.navigation + st.Page); pages live in app_pages/, shared UI helpers in ui/,
 and all model logic in mae_core/ (importable without Streamlit).
 """
 import streamlit as st

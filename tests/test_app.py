@@ -526,3 +526,17 @@ def test_ablation_measured_toggle_adds_our_rows():
     assert not problems(at) and not errors(at)
     assert len(at.dataframe[0].value) == n_off + len(measured)
     assert at.query_params["measured"] == "true"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_requested_without_a_gpu_is_a_clear_message(monkeypatch):
+    from ui import resources
+
+    resources._load.clear()  # models are cached per process: load afresh under the new device setting
+    monkeypatch.setenv("MAE_DEVICE", "cuda")
+    try:
+        at = open_page("app_pages/reconstruction.py")
+        assert not at.exception
+        assert any("no GPU is available" in e for e in errors(at)), errors(at)
+    finally:
+        resources._load.clear()

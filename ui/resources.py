@@ -117,7 +117,10 @@ def _load(path: str, sha: str):
     from mae_core.checkpoints import load_checkpoint
 
     try:
-        model, info = load_checkpoint(path, device="cpu")
+        # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
+        from mae_core.reconstruct import resolve_device
+
+        model, info = load_checkpoint(path, device=resolve_device(os.environ.get("MAE_DEVICE", "auto")))
     except MAEError:
         raise
     except Exception as e:  # a hostile or corrupt file must give a message, not a traceback
