@@ -75,15 +75,44 @@ for c in ab.captions_for(study):
     st.markdown(f"> {c}")
 view = [r for r in published if r["study"] == study and (table == "all" or r["table"] == table)
         and (metric == "all" or r["metric"] == metric)]
-fig = ab.figure_for(study, published, measured if show_measured else None,
-                    table=None if table == "all" else table, metric=None if metric == "all" else metric)
+fig = ab.figure_for(study, published, None, table=None if table == "all" else table,
+                    metric=None if metric == "all" else metric)
 st.plotly_chart(fig, key="abl_fig", config={"displaylogo": False})
 if measured and not show_measured:
     st.caption(f"{len(measured)} rows of our own measured sweeps (mask unit, L at a fixed mask cell, cost, attention "
                "distance on the embedded family) are available: switch on *Show our measured curves* in the sidebar.")
 
+if show_measured:
+    st.subheader("Our measured sweeps")
+    st.caption("The embedded checkpoints (tiny MAEs trained here, not the paper's models), measured with "
+               "`python -m mae_core sweep`: diamonds are means over images and seeds, error bars one std. A checkpoint "
+               "keeps its colour in every chart; grey dotted lines are classical fills of the same masks (no model). "
+               "Click a legend entry to hide it; hover a point for its provenance.")
+    ck_all, bl_all = ab.measured_choices(measured)
+    ck_def, bl_def = ab.default_selection(measured)
+    mparams = [Param("mck", list, ck_def, choices=tuple(ck_all)), Param("mbl", list, bl_def, choices=tuple(bl_all)),
+               Param("mrs", bool, False)]
+    state.init(mparams)
+    c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
+    picked_ck = c1.multiselect("Checkpoints", ck_all, key="mck", help="Trained checkpoints p<patch>-m<mask unit>.")
+    picked_bl = c2.multiselect("Baselines", bl_all, key="mbl",
+                               help="Classical fills of the same masked pixels, no model: a floor to beat.")
+    resized = c3.toggle("Resized inputs", key="mrs",
+                        help="Also show checkpoints evaluated at image sizes they were not trained on "
+                             "(the L sweep's extra points).")
+    state.publish(mparams)
+    state.show_notices()
+    charts = ab.measured_figures(measured, published, picked_ck, picked_bl, resized=resized,
+                                 colours=ab.colour_map(measured))
+    if not charts:
+        st.info("Pick at least one checkpoint or baseline to draw our measured curves.")
+    for i, ch in enumerate(charts):
+        st.markdown(f"**{ch.title}**")
+        st.caption(ch.caption)
+        st.plotly_chart(ch.figure, key=f"abl_measured_{i}", config={"displaylogo": False})
+
 st.subheader("Data")
-shown = view + (measured if show_measured else [])
+shown = view + (measured if show_measured else [])  # every measured row, also series the charts leave out
 if shown:
     st.dataframe(ab.to_frame(shown), hide_index=True, width="stretch", height=300)
 c1, c2 = st.columns(2)

@@ -413,12 +413,113 @@ def captions_for(study: str, chart: str | None = None, annotations: list[dict] |
 
 
 # ------------------------------------------------------------------ plotting
+DEFAULT_BASELINES = ("gaussian-fill",)  # what the measured charts show beside the checkpoints unless asked
+RESIZED_TAG = "(resized input)"  # in `series`: a checkpoint evaluated at an input size it was not trained on
+CHECKPOINT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+BASELINE_GREYS = ("#737373", "#a8a8a8", "#8c8c8c", "#c0c0c0")
+MIXED_LINE = "#222222"  # a line joining points of different checkpoints (e.g. the same 16-px mask cell)
+LOG_SETTINGS = ("L", "pretrain_epochs")  # x axes drawn in log scale (ticked at the values present)
+AXIS_TITLES = {"L": "sequence length L", "mask_unit": "mask unit m (m\u00d7m patches)", "layer": "encoder layer",
+               "mask_ratio": "mask ratio", "pretrain_epochs": "pre-training epochs", "decoder_depth": "decoder depth",
+               "decoder_width": "decoder width"}
+# short chart title and one-paragraph explanation of each part of our sweep (python -m mae_core sweep)
+PART_INFO = {
+    "sweep: mask unit": (
+        "Mask unit m",
+        "Each checkpoint at its trained input size, scored with m\u00d7m patches masked together (m = 1, 2, 4). "
+        "Lower masked MSE / higher PSNR = removed pixels reconstructed better. The red dotted line is the "
+        "Long-Seq MAE released mask unit."),
+    "sweep: L at fixed mask cell": (
+        "Sequence length L at a fixed mask cell",
+        "The mask cell (the square of pixels removed together, p\u00d7m) is held fixed while L changes: p16-m1 "
+        "(L=64) and p8-m2 (L=256) remove the same 16-px cells on the same masks, so the line between them is what "
+        "a 4\u00d7 longer sequence buys. 'Resized input' points evaluate a checkpoint at an image size it was not "
+        "trained on. The red dotted line is the Long-Seq MAE released L."),
+    "sweep: cost": (
+        "Cost vs L",
+        "Tokens the encoder sees (Le, the visible patches), the analytic forward GFLOPs and the measured forward "
+        "latency, for each checkpoint at several input sizes (checkpoints with the same patch size share Le and "
+        "GFLOPs, so their lines coincide). Latency was timed on a shared CPU: indicative only."),
+    "sweep: attention distance": (
+        "Attention distance per layer",
+        "Mean attention distance of each encoder layer on unmasked images (pixels, and as a fraction of the image "
+        "width), averaged over heads: how far a layer looks."),
+}
+
+
 def _num(v):
     try:
         f = float(v)
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def is_baseline(r) -> bool:
+    """A MEASURED row of a classical baseline (mean-fill, gaussian-fill): it names no checkpoint."""
+    return r["status"] == "MEASURED" and not r.get("checkpoint")
+
+
+def is_resized(r) -> bool:
+    """A MEASURED row evaluated at an input size its checkpoint was not trained on (`series` says so)."""
+    return RESIZED_TAG in (r.get("series") or "")
+
+
+def measured_choices(rows) -> tuple[list[str], list[str]]:
+    """(checkpoint ids, baseline names) among the MEASURED rows, each sorted: what the page lets you pick."""
+    ms = [r for r in rows if r["status"] == "MEASURED"]
+    return (sorted({r["model"] for r in ms if not is_baseline(r)}), sorted({r["model"] for r in ms if is_baseline(r)}))
+
+
+def default_selection(rows) -> tuple[list[str], list[str]]:
+    """What the measured charts show first: every trained checkpoint, and the DEFAULT_BASELINES present."""
+    ck, bl = measured_choices(rows)
+    return ck, [b for b in bl if b in DEFAULT_BASELINES]
+
+
+def select_measured(rows, checkpoints=None, baselines=None, resized: bool = True) -> list[dict]:
+    """The MEASURED rows of the chosen checkpoints and baselines (None = all of them); resized=False also drops
+    the resized-input evaluations."""
+    out = []
+    for r in rows:
+        if r["status"] != "MEASURED" or (not resized and is_resized(r)):
+            continue
+        pick = baselines if is_baseline(r) else checkpoints
+        if pick is None or r["model"] in pick:
+            out.append(r)
+    return out
+
+
+def colour_map(rows) -> dict:
+    """model -> colour for a set of MEASURED rows: checkpoints distinct colours in name order (so a checkpoint keeps
+    its colour in every panel whatever else is picked, when given all rows), baselines shades of grey."""
+    ck, bl = measured_choices(rows)
+    out = {m: CHECKPOINT_COLOURS[i % len(CHECKPOINT_COLOURS)] for i, m in enumerate(ck)}
+    out.update({m: BASELINE_GREYS[i % len(BASELINE_GREYS)] for i, m in enumerate(bl)})
+    return out
+
+
+def axis_ticks(values, log: bool = False):
+    """(tickvals, ticktext) at the distinct numeric x values present, or None to keep plotly's own ticks.
+
+    Always for a log axis (plotly's minor log labels read '3 4 5 6 7 8 9 100 2 3'); for a linear axis only when
+    the values are a few whole numbers (mask unit 1, 2, 4; decoder depth 1, 2, 4, 8, 12; layers)."""
+    vals = sorted({f for f in (_num(v) for v in values) if f is not None})
+    if not vals or (not log and (len(vals) > 8 or any(v != int(v) for v in vals))):
+        return None
+    return vals, [f"{v:g}" for v in vals]
+
+
+def short_title(text: str, limit: int = 40) -> str:
+    """`text` if it fits in `limit` characters; else with only the unit (first item) of a trailing parenthesis,
+    'forward latency (ms, batch 1, median)' -> 'forward latency (ms)'; else without it; else cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    m = re.match(r"^(.*?)\s*\(([^(),]*)[,)].*\)\s*$", text)
+    if m and m.group(1) and len(f"{m.group(1)} ({m.group(2).strip()})") <= limit:
+        return f"{m.group(1)} ({m.group(2).strip()})"
+    t = re.sub(r"\s*\([^)]*\)", "", text).strip()
+    return t if len(t) <= limit else t[:limit - 1].rstrip() + "\u2026"
 
 
 def _panels(rows) -> "OrderedDict[tuple, list]":
@@ -457,6 +558,86 @@ def _hover(r) -> str:
     return "<br>".join(bits)
 
 
+def _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged, dash=None):
+    """One MEASURED series -> a Scatter of mean +- std per setting value (over images x seeds).
+
+    Colour: the checkpoint's (colours[model]); a series joining several checkpoints (the same mask cell at
+    different L) gets a neutral line with each point in its checkpoint's colour. Baselines are dotted,
+    resized-input evaluations dashed. tagged=True names it '<label> [MEASURED]' (beside published curves)."""
+    agg: OrderedDict = OrderedDict()
+    for r in grp:
+        agg.setdefault(r["setting_value"], []).append(r)
+    pts = []
+    for sv, rs in agg.items():
+        vals = [r["value"] for r in rs]
+        mean = sum(vals) / len(vals)
+        std = (sum((v - mean) ** 2 for v in vals) / len(vals)) ** 0.5
+        r0 = rs[0]
+        cell = ", ".join(f"{k}={r0[k]}" for k in ("image_size", "patch_size", "mask_unit", "L") if r0.get(k))
+        text = (f"<b>{r0['study']}</b> - {r0['table']}<br>{label}<br>checkpoint: {r0['model']}"
+                f"{' (classical baseline)' if is_baseline(r0) else ''}<br>{setting} = {sv}"
+                f"{f' ({cell})' if cell else ''}<br>{met}: {mean:.4g} \u00b1 {std:.2g} "
+                f"(n={len(vals)}: images x seeds)<br>status: MEASURED<br>source: {r0['source']}<br>"
+                f"checkpoint sha256: {r0.get('checkpoint_sha256') or '-'}<br>device: {r0.get('device') or '-'}, "
+                f"code {r0.get('code_revision') or '-'}")
+        if r0.get("note"):
+            text += "<br>note: " + r0["note"][:160]
+        pts.append((_num(sv) if numeric_x else sv, mean, std, text, r0["model"]))
+    if numeric_x:
+        pts.sort(key=lambda t: t[0])
+    xs, ys, es, texts, models = ([p[i] for p in pts] for i in range(5))
+    order = list(OrderedDict.fromkeys(models))
+    fallback = CHECKPOINT_COLOURS[0]
+    if len(order) == 1:
+        line_colour = colours.get(order[0], fallback)
+        marker_colour = line_colour
+        name = label if order[0] in label else f"{order[0]}: {label}"
+    else:
+        line_colour = MIXED_LINE
+        marker_colour = [colours.get(m, fallback) for m in models]
+        name = f"{label}: " + " \u2192 ".join(order)
+    base, resized = is_baseline(grp[0]), is_resized(grp[0])
+    dash = dash or ("dot" if base else "dash" if resized else "solid")
+    if tagged:
+        name += " [MEASURED]"
+    return go.Scatter(
+        x=xs, y=ys, error_y=dict(type="data", array=es, visible=True, thickness=1.2, width=3),
+        mode="lines+markers" if numeric_x and len(xs) > 1 else "markers", name=name, legendgroup=name,
+        legendrank=1000 + 200 * base + 100 * resized + (list(colours).index(order[0]) if order[0] in colours
+                                                          else 50),
+        marker=dict(symbol=_STYLE["MEASURED"]["symbol"], size=7 if base else 9, color=marker_colour,
+                    line=dict(width=1, color=marker_colour)),
+        opacity=0.6 if resized else 1.0, line=dict(dash=dash, color=line_colour, width=1.5 if base else 2),
+        hovertext=texts, hoverinfo="text")
+
+
+def _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x, ylimit=40):
+    log = setting in LOG_SETTINGS and numeric_x
+    ticks = axis_ticks(xs_present, log) if numeric_x else None
+    fig.update_xaxes(title_text=AXIS_TITLES.get(setting, setting), row=prow, col=pcol, type="log" if log else None,
+                     **(dict(tickmode="array", tickvals=ticks[0], ticktext=ticks[1]) if ticks else {}))
+    fig.update_yaxes(title_text=short_title(met, ylimit), row=prow, col=pcol)
+
+
+def _released_lines(fig, configs, setting, prow, pcol, log: bool = False) -> list[float]:
+    """Vertical dotted lines at released configurations whose setting is this axis; returns their x values.
+
+    The label is a separate annotation: plotly places an add_vline label at x in log10 units on a log axis
+    (i.e. off the chart), so on log axes it is given log10(x) itself."""
+    drawn = {}
+    for c in configs:
+        x = _num(c["setting_value"])
+        if c["setting"] == setting and x is not None and (c["study"], x) not in drawn:
+            drawn[(c["study"], x)] = x
+            fig.add_vline(x=x, line_dash="dot", line_color="firebrick", row=prow, col=pcol)
+            sub = fig.get_subplot(prow, pcol)
+            fig.add_annotation(x=math.log10(x) if log and x > 0 else x, y=1, xref=sub.xaxis.plotly_name.replace(
+                "axis", ""), yref=sub.yaxis.plotly_name.replace("axis", "") + " domain", xanchor="right",
+                yanchor="top", textangle=-90, showarrow=False,  # along the line, inside the panel
+                text=f"{c['study']} released: {setting}={c['setting_value']}", font=dict(size=10, color="firebrick"))
+    return list(drawn.values())
+
+
 def figure_for(study: str, rows, measured_rows=None, table: str | None = None, metric: str | None = None,
                cols: int = 2):
     """A plotly Figure of one study's curves: one panel per (table, setting, metric).
@@ -468,8 +649,9 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     the panel's values (so a distant reference level does not flatten a 0.5-point ablation);
     'released configuration' rows become vertical dotted lines in measured panels whose x axis is that setting
     (e.g. Long-Seq MAE's L=784 on our L sweep).
-    `measured_rows` are drawn in their own panels beside the study's (e.g. our sweep beside the paper).
-    Categorical x values (e.g. 'pixel (w/ norm)') are drawn as markers only, in file order.
+    `measured_rows` are drawn in their own panels beside the study's (e.g. our sweep beside the paper); for a
+    readable page of our sweeps alone see measured_figures. Categorical x values (e.g. 'pixel (w/ norm)') are
+    drawn as markers only, in file order. Log axes (L, epochs) are ticked at the values present.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -504,7 +686,9 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
         return fig
     ncols = max(1, min(cols, len(keys)))
     nrows = math.ceil(len(keys) / ncols)
-    titles = [f"{k[0]} \u00b7 {k[2]}" if kind == "own" else f"ours: {k[0]} \u00b7 {k[2]}" for kind, k in keys]
+    # short titles (the full metric is in the y axis title and every point's hover)
+    titles = [f"{k[0]} \u00b7 {short_title(k[2], max(12, 44 - len(k[0])))}" if kind == "own"
+              else f"ours: {PART_INFO.get(k[0], (k[0],))[0]} \u00b7 {short_title(k[2], 24)}" for kind, k in keys]
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=0.12,
                         vertical_spacing=min(0.12, 0.5 / max(1, nrows)))
     baselines = [r for r in rows if r["study"] == study and r["setting"] == BASELINE]
@@ -513,7 +697,8 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     from plotly.colors import qualitative
 
     palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-    colours: dict = {}  # one colour per series label across all panels
+    colours: dict = {}  # one colour per published series label across all panels
+    ck_colours = colour_map(measured)  # one colour per checkpoint across all measured panels
     for i, (kind, key) in enumerate(keys):
         prow, pcol = i // ncols + 1, i % ncols + 1
         prow_rows = (panels if kind == "own" else mpanels)[key]
@@ -525,29 +710,7 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
             groups.setdefault(key_, []).append(r)
         for (label, kind_), grp in groups.items():
             if kind_ == "MEASURED":
-                style = _STYLE["MEASURED"]
-                agg: OrderedDict = OrderedDict()
-                for r in grp:
-                    agg.setdefault(r["setting_value"], []).append(r)
-                xs, ys, es, texts = [], [], [], []
-                for sv, rs in agg.items():
-                    vals = [r["value"] for r in rs]
-                    mean = sum(vals) / len(vals)
-                    std = (sum((v - mean) ** 2 for v in vals) / len(vals)) ** 0.5
-                    xs.append(_num(sv) if numeric_x else sv)
-                    ys.append(mean)
-                    es.append(std)
-                    r0 = rs[0]
-                    texts.append(f"<b>{r0['study']}</b> - {r0['table']}<br>{label}<br>{setting} = {sv}<br>"
-                                 f"{met}: {mean:.4g} \u00b1 {std:.2g} (n={len(vals)}: images x seeds)<br>"
-                                 f"status: MEASURED<br>source: {r0['source']}<br>checkpoint sha256: "
-                                 f"{r0.get('checkpoint_sha256') or '-'}<br>device: {r0.get('device') or '-'}, "
-                                 f"code {r0.get('code_revision') or '-'}")
-                if numeric_x:
-                    order = sorted(range(len(xs)), key=lambda j: xs[j])
-                    xs, ys, es, texts = ([a[j] for j in order] for a in (xs, ys, es, texts))
-                err = dict(type="data", array=es, visible=True)
-                symbols, dash, name = style["symbol"], style["dash"], f"{label} [MEASURED]"
+                trace = _measured_trace(go, label, grp, setting, met, numeric_x, ck_colours, tagged=True)
             else:
                 pts = [(_num(r["setting_value"]) if numeric_x else r["setting_value"], r["value"], _hover(r),
                         r["status"]) for r in grp]
@@ -559,14 +722,15 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                 derived = "DERIVED" in statuses
                 dash = _STYLE["DERIVED"]["dash"] if derived else _STYLE["SEEN"]["dash"]
                 name = f"{label} [{'/'.join(sorted(set(statuses), reverse=True))}]"
-                err = None
-            colour = colours.setdefault(label, palette[len(colours) % len(palette)])
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, error_y=err, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
-                name=name, legendgroup=name, showlegend=name not in seen_legend,
-                marker=dict(symbol=symbols, size=9, color=colour, line=dict(width=2, color=colour)),
-                line=dict(dash=dash, color=colour), hovertext=texts, hoverinfo="text"), row=prow, col=pcol)
-            seen_legend.add(name)
+                colour = colours.setdefault(label, palette[len(colours) % len(palette)])
+                trace = go.Scatter(
+                    x=xs, y=ys, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
+                    name=name, legendgroup=name,
+                    marker=dict(symbol=symbols, size=9, color=colour, line=dict(width=2, color=colour)),
+                    line=dict(dash=dash, color=colour), hovertext=texts, hoverinfo="text")
+            trace.showlegend = trace.name not in seen_legend
+            seen_legend.add(trace.name)
+            fig.add_trace(trace, row=prow, col=pcol)
         models = {r["model"] for r in prow_rows}
         family = tbl.split("(")[0].strip()
         lo, hi = min(r["value"] for r in prow_rows), max(r["value"] for r in prow_rows)
@@ -577,18 +741,83 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                 fig.add_hline(y=b["value"], line_dash="dot", line_color="grey", row=prow, col=pcol,
                               annotation_text=f"{b['setting_value']}: {b['value']:g} [{b['status']}]",
                               annotation_font_size=10)
+        xs_present = [r["setting_value"] for r in prow_rows]
         if numeric_x and kind == "measured":
-            drawn = set()
-            for c in configs:
-                x = _num(c["setting_value"])
-                if c["setting"] == setting and x is not None and (c["study"], x) not in drawn:
-                    drawn.add((c["study"], x))
-                    fig.add_vline(x=x, line_dash="dot", line_color="firebrick", row=prow, col=pcol,
-                                  annotation_text=f"{c['study']} released: {setting}={c['setting_value']}",
-                                  annotation_font_size=10)
-        fig.update_xaxes(title_text=setting, row=prow, col=pcol,
-                         type="log" if setting in ("L", "pretrain_epochs") and numeric_x else None)
-        fig.update_yaxes(title_text=met if len(met) < 40 else met[:37] + "...", row=prow, col=pcol)
+            xs_present += _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
+        _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x)
     fig.update_layout(height=max(320, 300 * nrows), title=study, hovermode="closest",
                       legend=dict(orientation="h", y=-0.08))
     return fig
+
+
+@dataclass(frozen=True)
+class MeasuredChart:
+    """One part of our sweep drawn on its own: `title` (short), `caption` (what it shows, how many images/seeds),
+    `table` (the sweep part), `figure` (a plotly Figure, one panel per metric, its own legend)."""
+
+    table: str
+    title: str
+    caption: str
+    figure: object
+
+
+def measured_figures(measured_rows, published_rows=(), checkpoints=None, baselines=None, resized: bool = False,
+                     colours: dict | None = None, cols: int = 2) -> list[MeasuredChart]:
+    """Our measured sweep as one chart per part (mask unit, L at a fixed mask cell, cost, attention distance).
+
+    Only the chosen `checkpoints` and `baselines` are drawn (None = all; see default_selection), resized-input
+    evaluations only with resized=True. Each chart has one panel per metric and its own legend; a checkpoint has
+    the same colour in every chart (`colours`, default colour_map(measured_rows), so pass the full set), baselines
+    are grey dotted lines. 'released configuration' rows of `published_rows` become red dotted vertical lines on
+    the matching axis. Returns [] when nothing is selected.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    measured_rows = [r for r in measured_rows if r["status"] == "MEASURED"]
+    colours = colour_map(measured_rows) if colours is None else colours
+    picked = select_measured(measured_rows, checkpoints, baselines, resized)
+    configs = [r for r in published_rows if r["metric"] == RELEASED_CONFIG]
+    by_table: OrderedDict = OrderedDict()
+    for key, prow_rows in _panels(picked).items():
+        by_table.setdefault(key[0], []).append((key, prow_rows))
+    out = []
+    for tbl, panel_list in by_table.items():
+        ncols = max(1, min(cols, len(panel_list)))
+        nrows = math.ceil(len(panel_list) / ncols)
+        fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[short_title(k[2], 38) for k, _ in panel_list],
+                            horizontal_spacing=0.14, vertical_spacing=0.22 if nrows > 1 else 0.1)
+        fig.update_annotations(font_size=13)  # the subplot titles (the only annotations so far)
+        seen, dashes = set(), {}  # a baseline drawn on several masks (e.g. L=64 and L=256): one dash per mask set
+        for i, ((_, setting, met), prow_rows) in enumerate(panel_list):
+            prow, pcol = i // ncols + 1, i % ncols + 1
+            numeric_x = all(_num(r["setting_value"]) is not None for r in prow_rows)
+            groups: OrderedDict = OrderedDict()
+            for r in prow_rows:
+                groups.setdefault(_series_label(r, prow_rows), []).append(r)
+            for label, grp in groups.items():
+                dash = None
+                if is_baseline(grp[0]):
+                    same = dashes.setdefault(grp[0]["model"], [])
+                    if label not in same:
+                        same.append(label)
+                    dash = ("dot", "dashdot", "longdashdot", "longdash")[same.index(label) % 4]
+                trace = _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged=False, dash=dash)
+                trace.showlegend = trace.name not in seen
+                seen.add(trace.name)
+                fig.add_trace(trace, row=prow, col=pcol)
+            xs_present = [r["setting_value"] for r in prow_rows]
+            if numeric_x:
+                xs_present += _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
+            _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x, ylimit=38)
+        fig.update_layout(height=max(60 + 300 * nrows, 90 + 21 * len(seen)), hovermode="closest",
+                          margin=dict(t=40, b=40, l=60, r=10),
+                          legend=dict(title_text="series", font_size=12, groupclick="toggleitem",
+                                      tracegroupgap=2))
+        title, about = PART_INFO.get(tbl, (tbl, ""))
+        n_img = len({r.get("image") for r in picked if r["table"] == tbl and r.get("image")})
+        n_seed = len({r.get("seed") for r in picked if r["table"] == tbl and r.get("seed") is not None})
+        stats = (f" Points are means \u00b1 std over {n_img} image(s) \u00d7 {n_seed} seed(s) (hover for each point's "
+                 "checkpoint, sizes and provenance)." if n_img * n_seed > 1 else " Hover for each point's provenance.")
+        out.append(MeasuredChart(tbl, title, (about + stats).strip(), fig))
+    return out

@@ -365,3 +365,103 @@ def test_figure_draws_measured_rows_with_error_bars_and_released_markers(shipped
     assert list(tr.x) == [64.0, 256.0] and list(tr.y) == pytest.approx([0.03, 0.01])
     assert list(tr.error_y.array) == pytest.approx([0.01, 0.0]) and tr.marker.symbol == "diamond"
     assert any(s.x0 == 784 for s in fig.layout.shapes)  # Long-Seq MAE's released L on our L axis
+
+
+# ------------------------------------------------------------------ our measured sweeps, one chart per part
+def _row(**kw):
+    r = {c: None for c in ab.COLUMNS}
+    r.update(study=ab.MEASURED_STUDY, status="MEASURED", source="mae_core sweep", seed=0, image="china")
+    r.update(kw)
+    return r
+
+
+def _synthetic_sweep():
+    """Two checkpoints, two baselines (no checkpoint column), a resized-input series, two parts."""
+    rows = []
+    for ck, L in (("p16-m1", 64), ("p8-m2", 256)):
+        for m, v in ((1, 0.02), (2, 0.03), (4, 0.05)):
+            for met in ("masked MSE ([0,1] RGB)", "PSNR (dB, masked pixels)"):
+                rows.append(_row(table="sweep: mask unit", model=ck, checkpoint=ck, setting="mask_unit",
+                                 setting_value=str(m), mask_unit=m, L=L, metric=met, value=v + L / 1e4))
+            for bl in ("mean-fill", "gaussian-fill"):
+                rows.append(_row(table="sweep: mask unit", model=bl, setting="mask_unit", setting_value=str(m),
+                                 mask_unit=m, L=L, metric="masked MSE ([0,1] RGB)", value=v * 2))
+        rows.append(_row(table="sweep: L at fixed mask cell", model=ck, checkpoint=ck, setting="L",
+                         setting_value=str(L), L=L, series="16-px mask cells", metric="masked MSE ([0,1] RGB)",
+                         value=0.04))
+        rows.append(_row(table="sweep: L at fixed mask cell", model=ck, checkpoint=ck, setting="L",
+                         setting_value=str(L * 9 // 4), L=L * 9 // 4, series=f"{ck}, 16-px mask cells (resized input)",
+                         metric="masked MSE ([0,1] RGB)", value=0.06))
+    return rows
+
+
+def _points(charts):
+    """(chart table, trace name, point's checkpoint from its hover, point's marker colour) for every point."""
+    out = []
+    for ch in charts:
+        for tr in ch.figure.data:
+            cols = tr.marker.color if isinstance(tr.marker.color, (list, tuple)) else [tr.marker.color] * len(tr.x)
+            for h, c in zip(tr.hovertext, cols):
+                model = next(b.split(": ", 1)[1].split(" (")[0] for b in h.split("<br>") if b.startswith("checkpoint: "))
+                out.append((ch.table, tr.name, model, c))
+    return out
+
+
+def test_default_selection_is_every_checkpoint_and_the_gaussian_fill_baseline():
+    rows = _synthetic_sweep()
+    assert ab.measured_choices(rows) == (["p16-m1", "p8-m2"], ["gaussian-fill", "mean-fill"])
+    ck, bl = ab.default_selection(rows)
+    assert ck == ["p16-m1", "p8-m2"] and bl == ["gaussian-fill"]
+    shown = {m for _, _, m, _ in _points(ab.measured_figures(rows, checkpoints=ck, baselines=bl))}
+    assert shown == {"p16-m1", "p8-m2", "gaussian-fill"}
+    names = {n for _, n, _, _ in _points(ab.measured_figures(rows, checkpoints=ck, baselines=bl))}
+    assert not any("resized input" in n for n in names)  # resized-input evaluations only on request
+    with_resized = {n for _, n, _, _ in _points(ab.measured_figures(rows, checkpoints=ck, baselines=bl, resized=True))}
+    assert any("resized input" in n for n in with_resized)
+    only = _points(ab.measured_figures(rows, checkpoints=["p8-m2"], baselines=[]))
+    assert {m for _, _, m, _ in only} == {"p8-m2"}
+    assert ab.measured_figures(rows, checkpoints=[], baselines=[]) == []
+
+
+def test_a_checkpoint_keeps_its_colour_in_every_chart_whatever_is_picked():
+    rows = _synthetic_sweep()
+    cmap = ab.colour_map(rows)
+    assert len({cmap["p16-m1"], cmap["p8-m2"], cmap["gaussian-fill"], cmap["mean-fill"]}) == 4
+    for ck in (None, ["p8-m2"]):
+        pts = _points(ab.measured_figures(rows, checkpoints=ck, baselines=None, resized=True, colours=cmap))
+        assert {t for t, _, _, _ in pts} == {"sweep: mask unit", "sweep: L at fixed mask cell"}
+        assert all(c == cmap[m] for _, _, m, c in pts)
+    # the 16-px line joins two checkpoints: one neutral line, each point in its checkpoint's colour
+    cell = [tr for ch in ab.measured_figures(rows) for tr in ch.figure.data if tr.name.startswith("16-px")]
+    assert cell and cell[0].line.color == ab.MIXED_LINE and "p16-m1 \u2192 p8-m2" in cell[0].name
+
+
+def test_log_axes_are_ticked_at_the_values_present(shipped):
+    fig = figure_for("MAE", shipped, table="Figure 7")
+    epochs = sorted({float(r["setting_value"]) for r in shipped if r["table"] == "Figure 7"})
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == epochs
+    assert list(fig.layout.xaxis.ticktext) == [f"{e:g}" for e in epochs]
+    rows = _synthetic_sweep()
+    released = [r for r in shipped if r["metric"] == ab.RELEASED_CONFIG and r["setting"] == "L"]
+    chart = next(c for c in ab.measured_figures(rows, shipped, resized=True) if c.table.startswith("sweep: L"))
+    Ls = {float(r["L"]) for r in rows if r["table"].startswith("sweep: L")}
+    Ls |= {float(r["setting_value"]) for r in released}
+    assert chart.figure.layout.xaxis.type == "log" and list(chart.figure.layout.xaxis.tickvals) == sorted(Ls)
+    assert ab.axis_ticks([0.1, 0.25, 0.75]) is None  # a linear axis of fractions keeps plotly's ticks
+
+
+def test_measured_charts_have_short_titles_and_keep_the_detail_in_hover():
+    _, measured = ab.split_measured(load_all(ABLATION_DIR))
+    if not measured:
+        pytest.skip("no measured sweep file shipped")
+    charts = ab.measured_figures(measured, resized=True)
+    assert {c.table for c in charts} == {r["table"] for r in measured}
+    for ch in charts:
+        assert ch.title and ch.caption and len(ch.title) <= 40
+        titles = [a.text for a in ch.figure.layout.annotations if a.text and "released" not in a.text]
+        assert titles and all(len(t) <= 40 for t in titles)
+        metrics = {r["metric"] for r in measured if r["table"] == ch.table}
+        hovers = " ".join(h for tr in ch.figure.data for h in tr.hovertext)
+        assert all(f"{m}: " in hovers for m in metrics)  # the full metric name, unit and all
+    assert ab.short_title("forward latency (ms, batch 1, median)", 30) == "forward latency (ms)"
+    assert ab.short_title("masked MSE ([0,1] RGB)", 30) == "masked MSE ([0,1] RGB)"

@@ -540,3 +540,20 @@ def test_cuda_requested_without_a_gpu_is_a_clear_message(monkeypatch):
         assert any("no GPU is available" in e for e in errors(at)), errors(at)
     finally:
         resources._load.clear()
+
+
+def test_ablation_measured_charts_default_to_the_checkpoints_and_gaussian_fill():
+    from mae_core import ablations as ab
+
+    _, measured = ab.split_measured(ab.load_all(skip_bad=True, problems=[]))
+    if not measured:
+        pytest.skip("no measured sweep file in assets/ablations/ yet")
+    at = open_page("app_pages/ablations.py", query={"measured": "true"})
+    assert not problems(at) and not errors(at), errors(at)
+    ck, bl = ab.default_selection(measured)
+    assert at.multiselect(key="mck").value == ck and at.multiselect(key="mbl").value == bl
+    assert at.toggle(key="mrs").value is False
+    assert at.query_params["mbl"] == ",".join(bl)  # the picked series are part of the shareable URL
+    at.multiselect(key="mck").set_value([]).run()
+    at.multiselect(key="mbl").set_value([]).run()
+    assert not problems(at) and any("Pick at least one" in i.value for i in at.info)
