@@ -404,11 +404,9 @@ def cli(argv=None) -> int:
         return _worker(a.worker)
     if a.repeats < 1:
         raise ConfigError("--repeats must be >= 1")
-    device = a.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda but no CUDA device is available")
+    from .reconstruct import resolve_device
+
+    device = resolve_device(a.device).type
     rows = QUICK_ROWS if a.quick else ROWS
     if a.rows:
         keys = [k.strip() for k in a.rows.split(",") if k.strip()]

@@ -248,12 +248,6 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
                        denorm=used_denorm, baselines=baselines, notes=notes)
 
 
-def mean_fill_mse(image, mask: Mask, patch_size: int, size) -> float:
-    arr = to_array(load_image(image), size)
-    pm = pixel_mask(mask, patch_size)
-    return masked_mse(mean_fill(arr, pm), arr, pm)
-
-
 # ------------------------------------------------------------------ CLI
 def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mae_core reconstruct",

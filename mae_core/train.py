@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .masking import make_mask
 from .model import MAEConfig, build_model
 from .ourformat import save_checkpoint
+from .reconstruct import resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -155,10 +156,7 @@ def parse_args(argv=None):
 def train(args) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = resolve_device(args.device)
     if distributed:
         import torch.distributed as dist
 
