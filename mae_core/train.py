@@ -19,13 +19,12 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
 from .model import MAEConfig, build_model
 from .ourformat import save_checkpoint
 from .reconstruct import resolve_device
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # The natural photographs in skimage/data (synthetic test patterns, text, logos and binary images left out).
 # scikit-learn's china.jpg and flower.jpg are held out on purpose: they are the dashboard's demo images.
@@ -84,8 +83,8 @@ class CropSampler:
         torch.manual_seed(seed)
         self.tf = v2.Compose([v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC,
                                                    antialias=True), v2.RandomHorizontalFlip()])
-        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self.mean = torch.from_numpy(IMAGENET_MEAN).view(3, 1, 1)
+        self.std = torch.from_numpy(IMAGENET_STD).view(3, 1, 1)
 
     def batch(self, n: int) -> torch.Tensor:
         crops = [self.tf(self.images[self.rng.randrange(len(self.images))]) for _ in range(n)]

@@ -48,11 +48,10 @@ def local_paths_allowed() -> bool:
 # ------------------------------------------------------------------ checkpoints
 @st.cache_data(max_entries=256, show_spinner=False)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """The library's content hash, cached on (path, mtime, size) so each rerun does not re-read the file."""
+    from mae_core.checkpoints import file_sha256 as content_sha256
+
+    return content_sha256(path)
 
 
 def file_sha256(path) -> str:
