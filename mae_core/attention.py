@@ -1,13 +1,18 @@
 """Attention analysis of a MaskedAutoencoderViT: per-head CLS and query maps, attention rollout, mean attention
 distance - with the model's fused SDPA left on and the model never mutated.
 
-How. A forward-pre-hook on each ``blk.attn`` captures that block's input x (1, T, C); the hooks are removed in a
-``finally``. After the forward, each layer's attention is recomputed from x with the module's own ``qkv``,
-``q_norm``, ``k_norm``, ``scale``, ``num_heads`` and ``head_dim`` (what timm's eager path does), softmax in float32,
-``chunk`` query rows at a time, and reduced at once to what is shown. Peak extra memory is about
-num_heads x chunk x T floats for one layer's scores plus depth x T x C for the captured inputs; no layer's full
-T x T map is ever kept, and the rollout needs no T x T matrix at all (see below). Hand-written because timm's
-AttentionExtract needs ``fused_attn=False`` (a global or per-model mutation) and calls ``model(x)`` with one input.
+How. One pass, nothing registered and nothing changed on the (shared, cached) model. The stack's first block input
+comes from ``model.encoder_tokens`` / ``decoder_tokens``; every block up to the last analysed one then runs as
+timm's Block.forward does, except that its attention is computed once, explicitly, from the module's own ``qkv``,
+``q_norm``, ``k_norm``, ``scale``, ``num_heads``, ``head_dim``, ``norm`` and ``proj`` (timm's eager path): softmax
+in float32, ``chunk`` query rows at a time, each chunk multiplied into v for the block's output AND reduced at once
+to what is shown (maps, mean attention distance, the head-fused rollout rows), then dropped. Blocks that nothing
+needs run their own forward (fused SDPA); the forward stops after the last analysed block's attention. No layer's
+full per-head T x T map is ever kept. The rollout needs the CLS row of A'_n ... A'_1, a vector-matrix chain taken
+last block first: the head-fused matrices (depth x T^2 floats) are kept when that is at most ROLLOUT_STORE_BYTES,
+otherwise each block's normed input (T x C) is kept and only its q/k scores are recomputed for the chain.
+Hand-written because timm's AttentionExtract needs ``fused_attn=False`` (a mutation) and keeps every full map, and
+because computing the attention once for both the output and the analysis is what makes it cost ~a plain forward.
 
 Token conventions. T = 1 + K tokens, token 0 is CLS. In the encoder, token 1+i is patch ``ids_keep[i]`` (raster
 id), so every map goes back to the grid THROUGH ids_keep; positions the encoder did not see are NaN. In the decoder
@@ -18,7 +23,6 @@ Shapes: n layers analysed, H heads, (gh, gw) the grid of the analysed stack, K p
 from __future__ import annotations
 
 import argparse
-import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -198,64 +202,120 @@ def attention_rollout(attentions: Sequence, head_fusion: str = "mean") -> torch.
     return result
 
 
-# ---------------------------------------------------------------------------------------------- layer reduction
-@torch.no_grad()
-def _reduce_layer(attn, x: torch.Tensor, *, maps: bool, query_tok: int | None, coords: torch.Tensor | None,
-                  chunk: int, head_fusion: str, r: torch.Tensor | None, renormalise: bool, include_cls: bool):
-    """Recompute one block's attention from its input and reduce it chunk by chunk.
+# ---------------------------------------------------------------------------------------------- one analysed block
+ROLLOUT_STORE_BYTES = 256 * 2**20  # head-fused rollout matrices kept up to this size; beyond it they are recomputed
 
-    attn: the block's timm Attention; x (1, T, C) its input; coords (K, 2) pixel centres of patch tokens 1..K
-    (sequence order). With ``maps``: CLS row (H, T), query row (H, T) and MAD (H,). With ``r`` (T,) the rollout
-    row vector: returns r @ A'_this_layer (T,). Never holds more than H x chunk x T scores."""
-    H = attn.num_heads
-    hd = getattr(attn, "head_dim", x.shape[-1] // H)
-    T = x.shape[1]
-    qkv = attn.qkv(x).reshape(1, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # (3, 1, H, T, hd)
-    q, k = qkv[0], qkv[1]
-    if getattr(attn, "q_norm", None) is not None:
-        q = attn.q_norm(q)
-    if getattr(attn, "k_norm", None) is not None:
-        k = attn.k_norm(k)
-    q = q[0].float() * float(attn.scale)  # (H, T, hd), scores and softmax in float32 (also under autocast)
-    kt = k[0].float().transpose(-2, -1)  # (H, hd, T)
-    del qkv
-    out = {}
-    cls_row = q_row = None
-    mad_sum = torch.zeros(H, dtype=torch.float64, device=x.device) if maps else None
-    r_new = torch.zeros(T, dtype=torch.float32, device=x.device) if r is not None else None
-    for s in range(0, T, chunk):
-        e = min(T, s + chunk)
-        with torch.autocast(x.device.type, enabled=False):
-            a = torch.softmax(q[:, s:e] @ kt, dim=-1)  # (H, c, T)
-        if maps:
+
+def _check_block(blk) -> None:
+    a = getattr(blk, "attn", None)
+    parts = ("norm1", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2")
+    if a is None or not all(hasattr(blk, n) for n in parts) or not hasattr(a, "qkv") or getattr(a, "gate", None):
+        raise ConfigError(f"attention analysis needs timm Blocks with a fused-qkv Attention, got "
+                          f"{type(blk).__name__}")
+
+
+def _qk(attn, h: torch.Tensor, with_v: bool):
+    """(q * scale, k^T[, v]) per head in float32 from a block's normed input h (1, T, C): the module's own qkv,
+    q_norm, k_norm, scale (timm's eager path). Without ``with_v`` only the q and k rows of qkv are computed."""
+    H, hd = attn.num_heads, attn.head_dim
+    T = h.shape[1]
+    n = 3 if with_v else 2
+    w, b = attn.qkv.weight[:n * H * hd], None if attn.qkv.bias is None else attn.qkv.bias[:n * H * hd]
+    qkv = F.linear(h, w, b).reshape(1, T, n, H, hd).permute(2, 0, 3, 1, 4)  # (n, 1, H, T, hd)
+    q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
+    out = (q[0].float() * float(attn.scale), k[0].float().transpose(-2, -1))
+    return out + (qkv[2][0].float(),) if with_v else out
+
+
+class _Reducer:
+    """What is kept of one layer's attention, fed one (H, c, T) block of softmax rows at a time.
+
+    maps: CLS row (H, T), the query row (H, T) and the MAD sum (H,). fused: the head-fused rollout matrix
+    A' = rownorm(0.5 fuse(A) + 0.5 I) (T, T) when kept, else the rollout row vector r is pushed through: r @ A'."""
+
+    def __init__(self, T, H, device, *, maps, query_tok, coords, head_fusion, renormalise, include_cls,
+                 keep_fused=False, r=None):
+        self.maps, self.query_tok, self.coords, self.head_fusion = maps, query_tok, coords, head_fusion
+        self.renormalise, self.include_cls = renormalise, include_cls
+        self.cls_row = self.q_row = None
+        self.mad_sum = torch.zeros(H, dtype=torch.float64, device=device) if maps else None
+        self.fused = torch.empty(T, T, dtype=torch.float32, device=device) if keep_fused else None
+        self.r = r
+        self.r_new = torch.zeros(T, dtype=torch.float32, device=device) if r is not None else None
+        self.T = T
+
+    def __call__(self, s: int, e: int, a: torch.Tensor) -> None:
+        if self.maps:
             if s == 0:
-                cls_row = a[:, 0].clone()
-            if query_tok is not None and s <= query_tok < e:
-                q_row = a[:, query_tok - s].clone()
+                self.cls_row = a[:, 0].clone()
+            if self.query_tok is not None and s <= self.query_tok < e:
+                self.q_row = a[:, self.query_tok - s].clone()
             lo = max(s, 1)
             if lo < e:
                 rows = a[:, lo - s:]
-                d = torch.cdist(coords[lo - 1:e - 1], coords)  # (c', K) pixels
-                mad_sum += _mad_rows(rows[..., 1:], rows[..., 0], d, renormalise, include_cls).sum(-1).double()
-        if r is not None:
-            fused = _fuse(a, head_fusion) * 0.5  # (c, T)
-            idx = torch.arange(e - s, device=x.device)
+                d = torch.cdist(self.coords[lo - 1:e - 1], self.coords)  # (c', K) pixels
+                self.mad_sum += _mad_rows(rows[..., 1:], rows[..., 0], d, self.renormalise,
+                                          self.include_cls).sum(-1).double()
+        if self.fused is not None or self.r is not None:
+            fused = _fuse(a, self.head_fusion) * 0.5  # (c, T)
+            idx = torch.arange(e - s, device=a.device)
             fused[idx, idx + s] += 0.5
             fused = fused / fused.sum(-1, keepdim=True)
-            r_new += r[s:e] @ fused
+            if self.fused is not None:
+                self.fused[s:e] = fused
+            else:
+                self.r_new += self.r[s:e] @ fused
+
+    def result(self) -> dict:
+        out = {}
+        if self.maps:
+            out.update(cls_row=self.cls_row, q_row=self.q_row, mad=(self.mad_sum / max(self.T - 1, 1)).float())
+        return out
+
+
+def _softmax_chunks(q: torch.Tensor, kt: torch.Tensor, chunk: int, v: torch.Tensor | None, reducer):
+    """softmax(q k^T) chunk query rows at a time, in float32 (also under autocast), each block handed to
+    ``reducer`` and dropped; with v returns softmax(q k^T) v (H, T, hd) float32."""
+    H, T = q.shape[0], q.shape[1]
+    out = torch.empty(H, T, v.shape[-1], dtype=torch.float32, device=q.device) if v is not None else None
+    for s in range(0, T, chunk):
+        e = min(T, s + chunk)
+        with torch.autocast(q.device.type, enabled=False):
+            a = torch.softmax(q[:, s:e] @ kt, dim=-1)  # (H, c, T)
+            if v is not None:
+                out[:, s:e] = a @ v
+        reducer(s, e, a)
         del a
-    if maps:
-        out.update(cls_row=cls_row, q_row=q_row, mad=(mad_sum / max(T - 1, 1)).float())
-    if r is not None:
-        out["r"] = r_new
     return out
 
 
+@torch.no_grad()
+def _analysed_block(blk, x: torch.Tensor, reducer, chunk: int, *, finish: bool):
+    """timm Block.forward on x (1, T, C) with its attention computed once, explicitly, and reduced on the way.
+
+    Returns (the block's output, or None when not ``finish`` - the MLP half is skipped; the normed input h)."""
+    attn = blk.attn
+    h = blk.norm1(x)
+    q, kt, v = _qk(attn, h, with_v=True)
+    o = _softmax_chunks(q, kt, chunk, v, reducer)  # (H, T, hd)
+    o = o.transpose(0, 1).reshape(1, x.shape[1], -1).to(h.dtype)
+    x = x + blk.drop_path1(blk.ls1(attn.proj_drop(attn.proj(attn.norm(o)))))
+    if not finish:
+        return None, h
+    return x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x)))), h
+
+
+def analysis_memory_bytes(T: int, dim: int, heads: int, depth: int, chunk: int = 256) -> float:
+    """Extra float32 bytes `analyze` holds for a T-token stack of `depth` analysed blocks (rollout included):
+    one chunk of scores and the attention output, the returned rows (CLS and query, per layer and head), and
+    either the head-fused rollout matrices depth x T^2 (kept when <= ROLLOUT_STORE_BYTES) or each block's normed
+    input depth x T x dim (rollout recomputed from them)."""
+    fused = 4.0 * depth * T * T
+    keep = fused if fused <= ROLLOUT_STORE_BYTES else 4.0 * depth * T * dim
+    return keep + 4.0 * (heads * min(chunk, T) * T + T * dim + 2 * depth * heads * T)
+
+
 # ---------------------------------------------------------------------------------------------- analysis
-class _StopForward(Exception):
-    """Raised by the last needed hook: the rest of the forward is not needed."""
-
-
 def _parse_layers(layers, cfg) -> tuple[str, list[int]]:
     stack, idx = "encoder", None
     if isinstance(layers, str):
@@ -409,59 +469,49 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
 
     last = sel[-1]
     needed = list(range(last + 1)) if want_rollout else sel
-    captured: dict[int, torch.Tensor] = {}
-    handles = []
-
-    owner = threading.get_ident()
-
-    def make_hook(i):
-        def hook(module, args, kwargs):
-            # The model is shared (cached across app sessions, which run in threads): a forward of the same
-            # model in another thread passes through these hooks while they are registered and must be left alone.
-            if threading.get_ident() != owner:
-                return None
-            if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
-                raise ConfigError("attention analysis does not support attention masks")
-            captured[i] = (args[0] if args else kwargs["x"]).detach()
-            if i == last:
-                raise _StopForward
-        return hook
-
-    ids_keep, ids_restore = mask.batch(1, device)
-    try:
-        for i in needed:
-            handles.append(blocks[i].attn.register_forward_pre_hook(make_hook(i), with_kwargs=True))
-        with torch.no_grad(), _autocast(device, amp):
-            try:
-                latent = model.forward_encoder(x, ids_keep)
-                if stack == "decoder":
-                    model.forward_decoder(latent, ids_restore)
-            except _StopForward:
-                pass
-    finally:
-        for h in handles:
-            h.remove()
-    if sorted(captured) != needed:
-        raise RuntimeError(f"attention hooks fired for blocks {sorted(captured)}, expected {needed}")
-
-    T = captured[needed[0]].shape[1]
+    for i in needed:
+        _check_block(blocks[i])
     coords = torch.from_numpy(patch_centers(grid, cell)).float().to(device)[ids.to(device)]  # (K, 2) sequence order
-    r = None
-    if want_rollout:
-        r = torch.zeros(T, dtype=torch.float32, device=device)
-        r[0] = 1.0
-    per = {}
+    ids_keep, ids_restore = mask.batch(1, device)
+    per, fused, normed = {}, {}, {}
     with torch.no_grad(), _autocast(device, amp):
-        for i in reversed(needed):  # reverse: the rollout's CLS row is e0 A'_n ... A'_1, a vector-matrix chain
-            blk_out = _reduce_layer(blocks[i].attn, captured.pop(i), maps=want_maps and i in sel,
-                                    query_tok=query_tok, coords=coords, chunk=chunk, head_fusion=head_fusion,
-                                    r=r, renormalise=renormalise_mad, include_cls=include_cls_in_mad)
-            if want_rollout:
-                r = blk_out["r"]
-            if want_maps and i in sel:
-                per[i] = blk_out
+        if stack == "encoder":
+            h = model.encoder_tokens(x, ids_keep)
+        else:
+            h = model.decoder_tokens(model.forward_encoder(x, ids_keep), ids_restore)
+        T = h.shape[1]
+        keep_fused = want_rollout and 4 * len(needed) * T * T <= ROLLOUT_STORE_BYTES
+        for i in range(last + 1):  # one pass; blocks past the last analysed one are never run
+            if i not in needed:
+                h = blocks[i](h)  # the module's own (fused SDPA) forward
+                continue
+            red = _Reducer(T, blocks[i].attn.num_heads, device, maps=want_maps and i in sel, query_tok=query_tok,
+                           coords=coords, head_fusion=head_fusion, renormalise=renormalise_mad,
+                           include_cls=include_cls_in_mad, keep_fused=keep_fused)
+            h, normed_i = _analysed_block(blocks[i], h, red, chunk, finish=i < last)
+            if red.maps:
+                per[i] = red.result()
+            if keep_fused:
+                fused[i] = red.fused
+            elif want_rollout:
+                normed[i] = normed_i  # the rollout's scores are recomputed from it below
+        r = None
+        if want_rollout:  # the CLS row of A'_n ... A'_1 is e0 A'_n ... A'_1: a vector-matrix chain, last block first
+            r = torch.zeros(T, dtype=torch.float32, device=device)
+            r[0] = 1.0
+            for i in reversed(needed):
+                if keep_fused:
+                    r = r @ fused.pop(i)
+                    continue
+                attn = blocks[i].attn
+                red = _Reducer(T, attn.num_heads, device, maps=False, query_tok=None, coords=coords,
+                               head_fusion=head_fusion, renormalise=renormalise_mad,
+                               include_cls=include_cls_in_mad, r=r)
+                q, kt = _qk(attn, normed.pop(i), with_v=False)
+                _softmax_chunks(q, kt, chunk, None, red)
+                r = red.r_new
     return dict(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
-                qrc=qrc, T=T, per=per, r=r)
+                qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused)
 
 
 def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:

@@ -187,18 +187,24 @@ class MaskedAutoencoderViT(nn.Module):
     def cls(self, n: int) -> torch.Tensor:
         return (self.cls_token + self.pos_embed[:, :1, :]).expand(n, -1, -1)
 
-    def forward_encoder(self, imgs: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
-        """imgs (N, C, H, W), ids_keep (N, K) -> latent (N, 1+K, D); token 0 is CLS, token 1+i is ids_keep[:, i]."""
+    def encoder_tokens(self, imgs: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
+        """imgs (N, C, H, W), ids_keep (N, K) -> the first encoder block's input (N, 1+K, D): CLS, then the kept
+        patches in ids_keep order, position tables added."""
         x = self.embed(imgs)
         x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        x = torch.cat([self.cls(x.shape[0]), x], dim=1)
+        return torch.cat([self.cls(x.shape[0]), x], dim=1)
+
+    def forward_encoder(self, imgs: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
+        """imgs (N, C, H, W), ids_keep (N, K) -> latent (N, 1+K, D); token 0 is CLS, token 1+i is ids_keep[:, i]."""
+        x = self.encoder_tokens(imgs, ids_keep)
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)
 
     # ------------------------------------------------------------------ decoder
-    def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
-        """latent (N, 1+K, D), ids_restore (N, L) -> prediction (N, L_pred, p_pred^2 * C), raster order."""
+    def decoder_tokens(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+        """latent (N, 1+K, D), ids_restore (N, L) -> the first decoder block's input (N, 1+Ld, Dd): CLS, then every
+        cell of cfg.decoder_grid in raster order (mask tokens at removed cells), position tables added."""
         if not self.cfg.has_decoder:
             raise ConfigError("this checkpoint has no decoder (encoder only): it cannot reconstruct")
         x = self.decoder_embed(latent)
@@ -208,10 +214,15 @@ class MaskedAutoencoderViT(nn.Module):
         gh, gw = self.cfg.grid
         if self.cfg.decoder_downsampling > 1:
             x_ = self.decoder_downsample(x_.transpose(1, 2).reshape(n, Dd, gh, gw)).flatten(2).transpose(1, 2)
-        x = torch.cat([x[:, :1], x_], dim=1) + self.decoder_pos_embed
+        return torch.cat([x[:, :1], x_], dim=1) + self.decoder_pos_embed
+
+    def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+        """latent (N, 1+K, D), ids_restore (N, L) -> prediction (N, L_pred, p_pred^2 * C), raster order."""
+        x = self.decoder_tokens(latent, ids_restore)
         for blk in self.decoder_blocks:
             x = blk(x)
         x = x[:, 1:]
+        n, Dd = x.shape[0], x.shape[-1]
         if hasattr(self, "decoder_upsample"):
             dgh, dgw = self.cfg.decoder_grid
             x = self.decoder_upsample(x.transpose(1, 2).reshape(n, Dd, dgh, dgw)).flatten(2).transpose(1, 2)

@@ -344,23 +344,49 @@ def test_model_is_not_mutated(image):
     assert_same(before, snapshot(m))
 
 
-def test_hooks_removed_when_analyze_raises(image):
+def test_model_unchanged_when_analyze_raises(image):
     m = tiny_model()
     before = snapshot(m)
 
     def boom(module, args, out):
         raise RuntimeError("boom")
 
-    h = m.blocks[0].register_forward_hook(boom)  # fails mid-forward, while our pre-hooks are registered
+    h = m.blocks[0].mlp.register_forward_hook(boom)  # fails mid-analysis, after block 0's attention
     with pytest.raises(RuntimeError, match="boom"):
         analyze(m, image)
     h.remove()
     assert_same(before, snapshot(m))
 
 
+def test_rollout_recomputed_equals_rollout_kept(model, image, monkeypatch):
+    """Past ROLLOUT_STORE_BYTES the head-fused matrices are not kept and the chain recomputes q/k scores from each
+    block's normed input: same rollout, same maps."""
+    mk = make_mask(GRID, 2, 0.5, seed=3)
+    kept = analyze(model, image, mask=mk, head_fusion="max")
+    monkeypatch.setattr(att, "ROLLOUT_STORE_BYTES", 0)
+    out = att._run(model, image, mask=mk, query=None, layers="encoder", head_fusion="max", renormalise_mad=True,
+                   include_cls_in_mad=False, chunk=5, amp=None)
+    assert out["rollout_kept"] is False
+    recomputed = analyze(model, image, mask=mk, head_fusion="max", chunk=5)
+    np.testing.assert_allclose(recomputed.rollout, kept.rollout, atol=1e-6)
+    np.testing.assert_allclose(recomputed.mean_attention_distance, kept.mean_attention_distance, rtol=1e-5)
+    ref = eager_attention(model, image, mask=mk)
+    ids = mk.ids_keep.numpy()
+    np.testing.assert_allclose(recomputed.rollout, on_grid(attention_rollout(ref, "max")[0, 1:].numpy(), ids, GRID),
+                               atol=1e-5)
+
+
+def test_analysis_memory_estimate_switches_to_recompute():
+    small = att.analysis_memory_bytes(T=257, dim=192, heads=3, depth=6)
+    assert small >= 4 * 6 * 257**2  # the fused matrices are kept
+    big_T, depth, dim = 3137, 24, 1024
+    assert 4 * depth * big_T**2 > att.ROLLOUT_STORE_BYTES
+    assert att.analysis_memory_bytes(T=big_T, dim=dim, heads=16, depth=depth) < 4 * depth * big_T**2
+
+
 def test_other_threads_using_the_shared_model_are_left_alone(image):
-    """A forward of the same model in another thread, while analyze's hooks are registered, runs to the end
-    untouched (no capture, no early stop), and analyze's own result is unaffected."""
+    """A forward of the same model in another thread, in the middle of an analysis, runs to the end untouched
+    (nothing is registered on the model), and analyze's own result is unaffected."""
     import threading
 
     m = tiny_model()
@@ -384,7 +410,7 @@ def test_other_threads_using_the_shared_model_are_left_alone(image):
             t.start()
             t.join()
 
-    h = m.blocks[0].register_forward_hook(during_analyze)
+    h = m.blocks[0].mlp.register_forward_hook(during_analyze)
     try:
         res = analyze(m, image)
     finally:
@@ -395,9 +421,11 @@ def test_other_threads_using_the_shared_model_are_left_alone(image):
     np.testing.assert_allclose(res.cls_attention[-1], ref[-1][:, 0, 1:].reshape(4, *GRID).numpy(), atol=1e-5)
 
 
-def test_forward_keeps_fused_sdpa(image, monkeypatch):
+def test_blocks_not_analysed_keep_fused_sdpa(image, monkeypatch):
+    """Analysed blocks compute their attention once, explicitly (it is both their output and the analysis); every
+    other block runs its own fused forward, and the model's fused_attn flags are left as they were."""
     m = tiny_model()
-    for blk in m.blocks:
+    for blk in list(m.blocks) + list(m.decoder_blocks):
         blk.attn.fused_attn = True
     calls = []
     real = F.scaled_dot_product_attention
@@ -408,11 +436,13 @@ def test_forward_keeps_fused_sdpa(image, monkeypatch):
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", counting)
     res = analyze(m, image)
-    # every block before the last analysed one ran fused; the forward stops at the last one's attention input
-    assert len(calls) == m.cfg.depth - 1
-    calls.clear()
+    assert len(calls) == 0  # every encoder block is analysed (rollout 0..last); the forward stops after the last
     analyze(m, image, layers="decoder")
-    assert len(calls) == m.cfg.depth + m.cfg.decoder_depth - 1
+    assert len(calls) == m.cfg.depth  # the encoder ran fused; the decoder blocks were analysed
+    calls.clear()
+    mad_over_images(m, [image], layers="encoder:1")  # no rollout: block 0 is only a way to block 1
+    assert len(calls) == 1
+    assert all(b.attn.fused_attn for b in list(m.blocks) + list(m.decoder_blocks))
     ref = eager_attention(m, image)
     np.testing.assert_allclose(res.cls_attention[-1], ref[-1][:, 0, 1:].reshape(4, *GRID).numpy(), atol=1e-5)
 

@@ -11,6 +11,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from mae_core.attention import analysis_memory_bytes
 from mae_core.errors import MAEError
 
 
@@ -93,8 +94,9 @@ FORMULA = (
     "- attention matrix of one layer = heads × N² × 4 B (N = tokens incl. CLS: Le+1 in the encoder, Ld+1 in the "
     "decoder), counted as if materialised (fused kernels may use less, so this is an upper bound);\n"
     "- activations of one block = N × D × (6 + 2·mlp_ratio) × 4 B (residual, norm, q/k/v, projection, MLP hidden);\n"
-    "- attention analysis (mae_core.attention, full image) keeps every block's input, depth × (L+1) × D × 4 B, one "
-    "chunk of scores, heads × 256 × (L+1) × 4 B, and the returned per-layer maps, 2 × depth × heads × L × 4 B.")
+    "- attention analysis (mae_core.attention, full image) keeps the head-fused rollout matrices, depth × (L+1)² × 4 B "
+    "(or, past 256 MiB, every block's normed input, depth × (L+1) × D × 4 B), one chunk of scores, "
+    "heads × 256 × (L+1) × 4 B, and the returned per-layer maps, 2 × depth × heads × L × 4 B.")
 
 
 def param_count(embed_dim: int, depth: int, dec_dim: int, dec_depth: int, patch_size: int, mlp_ratio: float = 4.0,
@@ -121,8 +123,8 @@ def estimate_memory(*, L: int, Le: int, Ld: int, embed_dim: int, depth: int, num
         encoder_activations=BYTES * ne * embed_dim * act,
         decoder_attention=BYTES * dec_heads * nd**2 if with_decoder else 0.0,
         decoder_activations=BYTES * nd * dec_dim * act if with_decoder else 0.0,
-        attention_maps=BYTES * (depth * (L + 1) * embed_dim + num_heads * min(256, L + 1) * (L + 1)
-                                + 2 * depth * num_heads * L) if attention_analysis else 0.0,
+        attention_maps=analysis_memory_bytes(T=L + 1, dim=embed_dim, heads=num_heads, depth=depth)
+        if attention_analysis else 0.0,
     )
 
 
