@@ -16,6 +16,9 @@ def check_result(d, keys):
             assert r[side]["latency_ms"] > 0 and r[side]["peak_mem_mb"] >= 0
             assert r[side]["recon_ms"] + r[side]["attention_ms"] == pytest.approx(r[side]["latency_ms"], rel=0.5)
         assert r["speedup"] == pytest.approx(r["hf"]["latency_ms"] / r["ours"]["latency_ms"])
+        # the floor (our forwards without any analysis) is measured on our side only, and gives the ceiling
+        assert r["ours"]["bare_forwards_ms"] > 0 and "bare_forwards_ms" not in r["hf"]
+        assert r["speedup_ceiling"] == pytest.approx(r["hf"]["latency_ms"] / r["ours"]["bare_forwards_ms"])
         diff = r["max_abs_diff"]
         assert set(diff) == {"recon", "cls", "query", "rollout", "mad"}
         # the same reconstruction and the same attention numbers as transformers' eager ViTMAE
@@ -29,7 +32,7 @@ def test_bench_quick_in_process(tmp_path, capsys):
     assert cli(["--quick", "--in-process", "--repeats", "1", "--device", "cpu", "--quiet", "--out", str(out)]) == 0
     check_result(json.loads(out.read_text()), list(QUICK_ROWS))
     text = capsys.readouterr().out
-    assert "speed-up" in text and "tiny" in text
+    assert "speed-up" in text and "ceiling" in text and "tiny" in text
 
 
 def test_bench_isolated_subprocess(tmp_path):
