@@ -3,6 +3,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from mae_core import assets
 from mae_core.errors import MAEError
 from ui import limits, pickers, render, resources, state
 from ui.state import Param
@@ -33,6 +34,7 @@ params = [Param("layer", int, depth - 1, lo=0, hi=max(0, depth - 1)),
           Param("qr", int, gh // 2, lo=0, hi=max(0, gh - 1)), Param("qc", int, gw // 2, lo=0, hi=max(0, gw - 1)),
           Param("fusion", str, "mean", choices=("mean", "max", "min")),
           Param("mad_unit", str, "fraction", choices=("fraction", "px")),
+          Param("mad_over", str, "image", choices=("image", "set")),
           Param("cmp", str, "none", choices=("none", "patch", "checkpoint")),
           Param("p_b", int, 16 if g.patch_size != 16 else 8, choices=pickers.PATCH_CHOICES)]
 state.init(params)
@@ -50,6 +52,12 @@ fusion = sb.selectbox("Rollout head fusion", ("mean", "max", "min"), key="fusion
 mad_unit = sb.radio("MAD in", ("fraction", "px"), key="mad_unit", horizontal=True,
                     format_func={"fraction": "fraction of image width", "px": "pixels"}.get,
                     help="Compare across sequence lengths as a fraction of the image width.")
+n_set = len(assets.image_set())
+mad_over = sb.radio("MAD over", ("image", "set"), key="mad_over", horizontal=True,
+                    format_func={"image": "this image", "set": f"{n_set} bundled photos"}.get,
+                    help="ViT's Fig. 7 averages MAD over many images; the set is the two held-out demo images and "
+                         "the scikit-image photographs the embedded family was trained on. Error bars: std over "
+                         "the images.")
 sb.subheader("Compare with")
 cmp = sb.radio("Compare", ("none", "patch", "checkpoint"), key="cmp", label_visibility="collapsed",
                format_func={"none": "nothing", "patch": "another patch size (same checkpoint)",
@@ -137,7 +145,7 @@ results = []
 with render.guard():
     res_a, notes_a = analyse(ck, g.image_size, g.patch_size, (qr, qc))
     label_a = f"{ck.label} (p={g.patch_size})"
-    results.append((label_a, res_a))
+    results.append((label_a, res_a, ck, g.image_size, g.patch_size))
     for n in notes_a:
         if "approximation" in n or "not trained on" in n:
             st.warning(n, icon=":material/warning:")
@@ -172,7 +180,7 @@ if cmp != "none":
             if layer < ck_b_.cfg.depth:
                 res_b, notes_b = analyse(ck_b_, I_b, pb, qb)
                 label_b = f"{ck_b_.label} (p={pb})"
-                results.append((label_b, res_b))
+                results.append((label_b, res_b, ck_b_, I_b, pb))
                 for n in notes_b:
                     if "approximation" in n or "not trained on" in n:
                         st.warning(f"{label_b}: {n}", icon=":material/warning:")
@@ -180,16 +188,39 @@ if cmp != "none":
             else:
                 st.error(f"{ck_b_.label} has only {ck_b_.cfg.depth} layers; pick a layer below that.")
 
+
+def mad_of(c, I, p, res):
+    """(MAD (n, H) px, std over images (n, H) or None, image names) for the plot: this image, or the bundled set."""
+    if mad_over == "image":
+        return res.mean_attention_distance, None, [img_label]
+    names = list(assets.image_set())
+    bar = st.progress(0.0, text=f"MAD of {c.label} over {len(names)} images...")
+    vals = []
+    for k, name in enumerate(names):
+        im, h = resources.demo_image(name)
+        vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion).mean_attention_distance)
+        bar.progress((k + 1) / len(names), text=f"MAD of {c.label}: image {k + 1} of {len(names)}")
+    bar.empty()
+    v = np.stack(vals)
+    return v.mean(0), v.std(0), names
+
+
 if results:
-    st.subheader("Mean attention distance per head")
+    st.subheader("Mean attention distance per head"
+                 + ("" if mad_over == "image" else f" · mean over {n_set} images"))
     fig = go.Figure()
     symbols = ("circle", "diamond", "square")
     rows_csv = []
-    for k, (label, res) in enumerate(results):
-        y = res.mad_fraction if mad_unit == "fraction" else res.mean_attention_distance
+    for k, (label, res, c, I, p) in enumerate(results):
+        with render.guard():
+            mad_px, std_px, names = mad_of(c, I, p, res)
+        scale = 1.0 / res.img_size[1] if mad_unit == "fraction" else 1.0
+        y = mad_px * scale
         n, H = y.shape
         xs = np.repeat(np.asarray(res.layers, dtype=float), H) + (k - (len(results) - 1) / 2) * 0.18
-        fig.add_trace(go.Scatter(x=xs, y=y.reshape(-1), mode="markers", name=label,
+        err = None if std_px is None else dict(type="data", array=(std_px * scale).reshape(-1), thickness=1,
+                                               width=2)
+        fig.add_trace(go.Scatter(x=xs, y=y.reshape(-1), mode="markers", name=label, error_y=err,
                                  marker=dict(symbol=symbols[k % 3], size=9, opacity=0.8),
                                  customdata=np.tile(np.arange(H), n),
                                  hovertemplate="layer %{x:.0f}, head %{customdata}<br>MAD %{y:.3g}<extra>" + label
@@ -198,9 +229,11 @@ if results:
                                  name=f"{label}: mean over heads", line=dict(dash="dot")))
         for i, lay in enumerate(res.layers):
             for h in range(H):
-                rows_csv.append({"model": label, "image": img_label, "L": res.grid[0] * res.grid[1],
-                                 "layer": lay, "head": h, "mad_px": float(res.mean_attention_distance[i, h]),
-                                 "mad_fraction": float(res.mad_fraction[i, h])})
+                row = {"model": label, "images": len(names), "L": res.grid[0] * res.grid[1], "layer": lay,
+                       "head": h, "mad_px": float(mad_px[i, h]), "mad_fraction": float(mad_px[i, h] / res.img_size[1])}
+                if std_px is not None:
+                    row["mad_px_std"] = float(std_px[i, h])
+                rows_csv.append(row)
     fig.update_layout(height=420, xaxis_title="encoder layer", margin=dict(l=10, r=10, t=30, b=10),
                       yaxis_title="MAD / image width" if mad_unit == "fraction" else "MAD (pixels)",
                       legend=dict(orientation="h", y=-0.2))
@@ -208,6 +241,10 @@ if results:
     fig.update_yaxes(rangemode="tozero")
     st.plotly_chart(fig, key="mad_scatter", config={"displaylogo": False})
     with st.expander("Conventions"):
-        for label, res in results:
+        for label, res, *_ in results:
             st.caption(f"**{label}**: {res.convention}")
-    render.csv_download(rows_csv, f"mad_{img_label}.csv", "dl_mad", "MAD per layer and head (CSV)")
+        if mad_over == "set":
+            st.caption("Images: " + ", ".join(assets.image_set()) + ". Each is resized to the model's I x I; the "
+                       "dots are the mean over images, the bars one standard deviation.")
+    render.csv_download(rows_csv, f"mad_{img_label if mad_over == 'image' else 'image_set'}.csv", "dl_mad",
+                        "MAD per layer and head (CSV)")

@@ -23,6 +23,15 @@ DEFAULT_CHECKPOINT = EMBEDDED[DEFAULT_NAME]
 DEMO_IMAGES = {"china": IMAGE_DIR / "china.png", "flower": IMAGE_DIR / "flower.png"}
 DEFAULT_IMAGE = "flower"
 
+# The natural photographs scikit-image ships in skimage/data (synthetic test patterns, text, logos and binary images
+# left out): the embedded family's training data. scikit-learn's china and flower are held out on purpose: they are
+# the demo images above.
+TRAINING_IMAGES = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+    "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
+    "motorcycle_right.png", "retina.jpg", "rocket.jpg",
+)
+
 
 def available_embedded() -> dict:
     """The embedded checkpoints that are actually present on disk."""
@@ -31,3 +40,19 @@ def available_embedded() -> dict:
 
 def default_image() -> Path:
     return DEMO_IMAGES[DEFAULT_IMAGE]
+
+
+def training_image_paths(names=TRAINING_IMAGES) -> dict:
+    """name (file stem) -> path of the scikit-image photographs that are installed ({} without scikit-image)."""
+    try:
+        import skimage.data
+    except ImportError:
+        return {}
+    root = Path(skimage.data.__file__).parent
+    return {Path(n).stem: root / n for n in names if (root / n).is_file()}
+
+
+def image_set() -> dict:
+    """The images mean attention distance is averaged over (ViT Fig. 7 uses a set, not one image): the held-out
+    demo images, then the scikit-image photographs. name -> path, demo images first."""
+    return {**DEMO_IMAGES, **training_image_paths()}

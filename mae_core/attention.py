@@ -568,13 +568,18 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
 
 
 def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_mad: bool = True,
-                    include_cls_in_mad: bool = False, chunk: int = 256, amp=None) -> MADSummary:
+                    include_cls_in_mad: bool = False, chunk: int = 256, amp=None,
+                    progress: bool = False) -> MADSummary:
     """Mean attention distance averaged over images (ViT Fig. 7 / Fig. 11: one dot per head per layer).
 
     images: an iterable of what `analyze` accepts (a (N, 3, H, W) tensor is split into N images).
-    Computes only the MAD (no maps, no rollout). Returns MADSummary with (n, H) arrays."""
+    Computes only the MAD (no maps, no rollout); ``progress`` shows a tqdm bar. Returns MADSummary, (n, H) arrays."""
     if isinstance(images, torch.Tensor) and images.ndim == 4:
         images = list(images.split(1))
+    if progress:
+        from tqdm import tqdm
+
+        images = tqdm(images, desc="mean attention distance", unit="image")
     vals = []
     res = None
     for img in images:
@@ -631,6 +636,9 @@ def cli(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=256, help="query rows per softmax (memory ~ heads x chunk x T)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
+    ap.add_argument("--mad-over-set", action="store_true",
+                    help="also average MAD over the bundled photos (mae_core.assets.image_set; ViT Fig. 7 style): "
+                         "adds mad_set_mean, mad_set_std (layers x heads, px) and mad_set_images to the .npz")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
     query = _parse_query(a.query)
@@ -650,6 +658,19 @@ def cli(argv=None) -> int:
     res = analyze(model, image, mask=mask, query=query, layers=a.layers, head_fusion=a.head_fusion,
                   renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk, amp=None if a.amp == "none" else a.amp)
     res.to_npz(a.out)
+    if a.mad_over_set:
+        from .assets import image_set
+
+        names = list(image_set())
+        summary = mad_over_images(model, [load_image(p) for p in image_set().values()], mask=mask, layers=a.layers,
+                                  renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk,
+                                  amp=None if a.amp == "none" else a.amp, progress=True)
+        with np.load(a.out) as z:
+            arrays = {k: z[k] for k in z.files}
+        np.savez_compressed(a.out, **arrays, mad_set_mean=summary.mean_attention_distance, mad_set_std=summary.std,
+                            mad_set_images=np.array(names))
+        print(f"mean attention distance over {len(names)} images per layer (px, head mean): "
+              + " ".join(f"{v:.1f}" for v in summary.mean_attention_distance.mean(1)))
     mad = res.mean_attention_distance.mean(1)
     gh, gw = res.grid
     print(f"{getattr(info, 'arch_name', '') or model.cfg.name or 'model'}: {res.stack} "

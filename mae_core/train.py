@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .assets import TRAINING_IMAGES, training_image_paths
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
@@ -25,14 +26,6 @@ from .model import MAEConfig, build_model
 from .ourformat import save_checkpoint
 from .reconstruct import resolve_device
 
-
-# The natural photographs in skimage/data (synthetic test patterns, text, logos and binary images left out).
-# scikit-learn's china.jpg and flower.jpg are held out on purpose: they are the dashboard's demo images.
-TRAINING_IMAGES = (
-    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
-    "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
-    "motorcycle_right.png", "retina.jpg", "rocket.jpg",
-)
 
 # The embedded family: same architecture and budget, differing only in the paper's variables.
 TINY = dict(embed_dim=192, depth=6, num_heads=3, decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4)
@@ -61,13 +54,15 @@ def code_revision() -> str:
 
 def load_training_images(names=TRAINING_IMAGES) -> list[torch.Tensor]:
     """uint8 (3, H, W) tensors of the named skimage photographs (grey ones repeated to RGB)."""
-    import skimage.data
     from PIL import Image
 
-    root = Path(skimage.data.__file__).parent
+    paths = training_image_paths(names)
+    missing = [n for n in names if Path(n).stem not in paths]
+    if missing:
+        raise ConfigError(f"training images not found (is scikit-image installed?): {', '.join(missing)}")
     out = []
     for name in names:
-        img = np.asarray(Image.open(root / name).convert("RGB"))
+        img = np.asarray(Image.open(paths[Path(name).stem]).convert("RGB"))
         out.append(torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous())
     return out
 

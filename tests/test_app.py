@@ -360,6 +360,41 @@ def test_attention_comparisons(cmp):
     assert not problems(at)
 
 
+def plotly_array(v) -> np.ndarray:
+    """A plotly trace array from a chart's JSON spec (plain list, or plotly's base64 typed array)."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+def test_attention_mad_over_the_image_set_matches_the_library(family_env):
+    """'MAD over the bundled photos': the dots are mae_core's mad_over_images mean and the bars its std."""
+    import json
+
+    from mae_core import assets
+    from mae_core.attention import mad_over_images
+    from mae_core.checkpoints import load_checkpoint
+    from mae_core.images import load_image
+
+    at = open_page("app_pages/attention.py", query={"mad_over": "set", "mad_unit": "px"})
+    assert not problems(at) and not errors(at), errors(at)
+    fig = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    dots = next(t for t in fig["data"] if t.get("mode") == "markers")
+    model, _ = load_checkpoint(family_env[assets.DEFAULT_NAME])
+    images = [load_image(p) for p in assets.image_set().values()]
+    assert len(images) == 2 + len(assets.TRAINING_IMAGES)
+    ref = mad_over_images(model, images)
+    np.testing.assert_allclose(plotly_array(dots["y"]), ref.mean_attention_distance.reshape(-1), rtol=1e-4)
+    np.testing.assert_allclose(plotly_array(dots["error_y"]["array"]), ref.std.reshape(-1), rtol=1e-3, atol=1e-4)
+    at.radio(key="mad_over").set_value("image").run()
+    fig1 = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    one = next(t for t in fig1["data"] if t.get("mode") == "markers")
+    assert "array" not in (one.get("error_y") or {})
+    assert not np.allclose(plotly_array(one["y"]), plotly_array(dots["y"]))
+
+
 def test_ablation_upload_valid_and_invalid():
     from mae_core import ablations as ab
 

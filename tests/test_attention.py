@@ -541,6 +541,23 @@ def test_cli_writes_npz(model, tmp_path, capsys):
     assert "mean attention distance" in capsys.readouterr().out
 
 
+def test_cli_mad_over_the_image_set(model, tmp_path):
+    from mae_core import assets
+    from mae_core.images import load_image
+    from mae_core.ourformat import save_checkpoint
+
+    ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
+    out = tmp_path / "att.npz"
+    assert att.cli(["--checkpoint", str(ck), "--mad-over-set", "--device", "cpu", "--out", str(out)]) == 0
+    z = np.load(out, allow_pickle=False)
+    names = list(assets.image_set())
+    assert list(z["mad_set_images"]) == names and z["mad_set_mean"].shape == (2, 4)
+    assert "mean_attention_distance" in z.files  # the single-image result is still there
+    ref = mad_over_images(model, [load_image(p) for p in assets.image_set().values()])
+    np.testing.assert_allclose(z["mad_set_mean"], ref.mean_attention_distance, rtol=1e-4)
+    np.testing.assert_allclose(z["mad_set_std"], ref.std, rtol=1e-3, atol=1e-4)
+
+
 def test_cli_bad_query_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="--query"):
         att.cli(["--query", "1,2,3", "--out", str(tmp_path / "x.npz")])

@@ -209,10 +209,10 @@ def image_from_bytes(data: bytes):
     return _decode(bytes(data))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=32, show_spinner=False)
 def demo_image(name: str):
-    """(PIL RGB image, content hash) of a shipped demo image."""
-    path = assets.DEMO_IMAGES.get(name)
+    """(PIL RGB image, content hash) of a shipped demo image or another photo of mae_core.assets.image_set()."""
+    path = assets.image_set().get(name)
     if path is None:
         raise ImageError(f"unknown demo image {name!r}")
     img = load_image(path)
