@@ -137,7 +137,7 @@ links = [
     ("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
      "Mask an image with any I, p, m, r and seed; see the four MAE panels, the per-patch error and baselines."),
     ("app_pages/sequence_grid.py", "Sequence length × mask unit", ":material/grid_view:",
-     "The paper's question on one image: trained p16-m1 vs p8-m1 vs p8-m2, same mask, side by side."),
+     "The paper's question on one image: trained p16-m1 vs p8-m2 vs p4-m4 (L = 64, 256, 1024), same mask."),
     ("app_pages/attention.py", "Attention & receptive field", ":material/visibility:",
      "Per-head attention maps, rollout, and mean attention distance at two sequence lengths."),
     ("app_pages/ablations.py", "Ablation curves", ":material/show_chart:",

@@ -31,7 +31,7 @@ sb.subheader("Grid")
 row_params = []
 if mode == "family":
     names = tuple(fam)
-    rows_p = Param("grows", list, [n for n in ("p16-m1", "p8-m1", "p8-m2") if n in fam] or list(names)[:1],
+    rows_p = Param("grows", list, [n for n in ("p16-m1", "p8-m2", "p4-m4") if n in fam] or list(names)[:1],
                    choices=names, item=str)
     row_params.append(rows_p)
 else:

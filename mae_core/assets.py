@@ -15,6 +15,8 @@ FAMILY = {
     "p8-m2": "I=128, p=8 (L=256), 2x2 mask units: the long-sequence recipe (16-px masking granularity)",
     "p8-m1": "I=128, p=8 (L=256), 1x1 mask units: long sequence with the mask tied to the patch",
     "p16-m1": "I=128, p=16 (L=64), 1x1 mask units: the original MAE recipe",
+    "p4-m4": "I=128, p=4 (L=1024), 4x4 mask units: the longest sequence, masked in the same 16-px cells as p16-m1 "
+             "and p8-m2",
 }
 EMBEDDED = {name: CHECKPOINT_DIR / f"{name}.safetensors" for name in FAMILY}
 DEFAULT_NAME = "p8-m2"

@@ -1,9 +1,9 @@
 """Our own measured sweep: ``python -m mae_core sweep`` evaluates checkpoints over sequence length and mask unit.
 
-For each checkpoint (default: the embedded family p16-m1 / p8-m1 / p8-m2), each held-out demo image and each
+For each checkpoint (default: the embedded family p16-m1 / p8-m1 / p8-m2 / p4-m4), each held-out demo image and each
 seed it measures, on the same seeded masks:
 - masked MSE and PSNR (mae_core.reconstruct, [0, 1] RGB units) at the checkpoint's training mask unit, as a
-  function of L at a fixed pixel masking granularity (p16-m1 vs p8-m2: both 16-px mask cells);
+  function of L at a fixed pixel masking granularity (p16-m1, p8-m2, p4-m4: all 16-px mask cells);
 - the same at other mask units (1, 2, 4) with L fixed (p8-m1 vs p8-m2, and each checkpoint off its training unit);
 - the classical baselines on the same masks: mean fill and Gaussian-interpolation fill;
 - mean attention distance per encoder layer on the unmasked image (mae_core.attention.analyze);

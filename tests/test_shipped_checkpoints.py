@@ -7,7 +7,8 @@ from mae_core.assets import DEMO_IMAGES, EMBEDDED, FAMILY
 from mae_core.checkpoints import load_checkpoint
 from mae_core.reconstruct import reconstruct
 
-EXPECTED = {"p16-m1": (16, 1, "pixel-target"), "p8-m1": (8, 1, "pixel-target"), "p8-m2": (8, 2, "long-seq")}
+EXPECTED = {"p16-m1": (16, 1, "pixel-target"), "p8-m1": (8, 1, "pixel-target"), "p8-m2": (8, 2, "long-seq"),
+            "p4-m4": (4, 4, "long-seq")}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
