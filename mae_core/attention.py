@@ -8,7 +8,7 @@ timm's Block.forward does, except that its attention is computed once, explicitl
 in float32, ``chunk`` query rows at a time, each chunk multiplied into v for the block's output AND reduced at once
 to what is shown (maps, mean attention distance, the head-fused rollout rows), then dropped. Blocks that nothing
 needs run their own forward (fused SDPA); the forward stops after the last analysed block's attention. So
-hooks a user put on an analysed Block or its Attention module do not fire (hooks on their submodules do). No layer's
+hooks a user put on an analysed Block, its Attention or qkv do not fire (norm1, proj, norm2, mlp hooks do). No layer's
 full per-head T x T map is ever kept. The rollout needs the CLS row of A'_n ... A'_1, a vector-matrix chain taken
 last block first: the head-fused matrices (depth x T^2 floats) are kept when that is at most ROLLOUT_STORE_BYTES,
 otherwise each block's normed input (T x C) is kept and only its q/k scores are recomputed for the chain.
