@@ -52,7 +52,8 @@ fusion = sb.selectbox("Rollout head fusion", ("mean", "max", "min"), key="fusion
 mad_unit = sb.radio("MAD in", ("fraction", "px"), key="mad_unit", horizontal=True,
                     format_func={"fraction": "fraction of image width", "px": "pixels"}.get,
                     help="Compare across sequence lengths as a fraction of the image width.")
-n_set = len(assets.image_set())
+image_set = assets.image_set()  # name -> path; looked up once per run
+n_set = len(image_set)
 mad_over = sb.radio("MAD over", ("image", "set"), key="mad_over", horizontal=True,
                     format_func={"image": "this image", "set": f"{n_set} bundled photos"}.get,
                     help="ViT's Fig. 7 averages MAD over many images; the set is the two held-out demo images and "
@@ -193,7 +194,7 @@ def mad_of(c, I, p, res):
     """(MAD (n, H) px, std over images (n, H) or None, image names) for the plot: this image, or the bundled set."""
     if mad_over == "image":
         return res.mean_attention_distance, None, [img_label]
-    names = list(assets.image_set())
+    names = list(image_set)
     bar = st.progress(0.0, text=f"MAD of {c.label} over {len(names)} images...")
     vals = []
     for k, name in enumerate(names):
@@ -244,7 +245,7 @@ if results:
         for label, res, *_ in results:
             st.caption(f"**{label}**: {res.convention}")
         if mad_over == "set":
-            st.caption("Images: " + ", ".join(assets.image_set()) + ". Each is resized to the model's I x I; the "
+            st.caption("Images: " + ", ".join(image_set) + ". Each is resized to the model's I x I; the "
                        "dots are the mean over images, the bars one standard deviation.")
     render.csv_download(rows_csv, f"mad_{img_label if mad_over == 'image' else 'image_set'}.csv", "dl_mad",
                         "MAD per layer and head (CSV)")

@@ -433,8 +433,8 @@ PART_INFO = {
         "Sequence length L at a fixed mask cell",
         "The mask cell (the square of pixels removed together, p\u00d7m) is held fixed while L changes: p16-m1 "
         "(L=64), p8-m2 (L=256) and p4-m4 (L=1024) remove the same 16-px cells on the same masks, so the line "
-        "through them is what each 4\u00d7 longer sequence buys. 'Resized input' points evaluate a checkpoint at an image size it was not "
-        "trained on. The red dotted line is the Long-Seq MAE released L."),
+        "through them is what each 4\u00d7 longer sequence buys. 'Resized input' points evaluate a checkpoint at "
+        "an image size it was not trained on. The red dotted line is the Long-Seq MAE released L."),
     "sweep: cost": (
         "Cost vs L",
         "Tokens the encoder sees (Le, the visible patches), the analytic forward GFLOPs and the measured forward "

@@ -80,7 +80,8 @@ class AttentionResult:
     def num_heads(self) -> int:
         return int(self.cls_attention.shape[1])
 
-    def to_npz(self, path) -> None:
+    def to_npz(self, path, **extra: np.ndarray) -> None:
+        """Save every array (and ``extra`` ones, e.g. a MAD over an image set) to one compressed .npz."""
         arrays = dict(mean_attention_distance=self.mean_attention_distance, mad_fraction=self.mad_fraction,
                       mad_patches=self.mad_patches, cls_attention=self.cls_attention, cls_to_cls=self.cls_to_cls,
                       rollout=self.rollout, rollout_cls=np.float32(self.rollout_cls),
@@ -92,7 +93,7 @@ class AttentionResult:
                           query=np.asarray(self.query, dtype=np.int64))
         if self.mask is not None:
             arrays["mask"] = self.mask
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, **arrays, **extra)
 
 
 @dataclass(frozen=True, eq=False)
@@ -658,20 +659,19 @@ def cli(argv=None) -> int:
         mask = make_mask(model.cfg.grid, a.mask_unit, a.mask_ratio, a.seed)
     res = analyze(model, image, mask=mask, query=query, layers=a.layers, head_fusion=a.head_fusion,
                   renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk, amp=None if a.amp == "none" else a.amp)
-    res.to_npz(a.out)
+    extra = {}
     if a.mad_over_set:
         from .assets import image_set
 
-        names = list(image_set())
-        summary = mad_over_images(model, [load_image(p) for p in image_set().values()], mask=mask, layers=a.layers,
+        images = image_set()
+        summary = mad_over_images(model, [load_image(p) for p in images.values()], mask=mask, layers=a.layers,
                                   renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk,
                                   amp=None if a.amp == "none" else a.amp, progress=True)
-        with np.load(a.out) as z:
-            arrays = {k: z[k] for k in z.files}
-        np.savez_compressed(a.out, **arrays, mad_set_mean=summary.mean_attention_distance, mad_set_std=summary.std,
-                            mad_set_images=np.array(names))
-        print(f"mean attention distance over {len(names)} images per layer (px, head mean): "
+        extra = dict(mad_set_mean=summary.mean_attention_distance, mad_set_std=summary.std,
+                     mad_set_images=np.array(list(images)))
+        print(f"mean attention distance over {len(images)} images per layer (px, head mean): "
               + " ".join(f"{v:.1f}" for v in summary.mean_attention_distance.mean(1)))
+    res.to_npz(a.out, **extra)
     mad = res.mean_attention_distance.mean(1)
     gh, gw = res.grid
     print(f"{getattr(info, 'arch_name', '') or model.cfg.name or 'model'}: {res.stack} "
