@@ -41,12 +41,17 @@ PRESETS = {
     # larger family for a GPU: ViT-S-like encoder at I=224
     "gpu-p16-m1": dict(image_size=224, patch_size=16, mask_unit=1, embed_dim=384, depth=12, num_heads=6,
                        decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),
+    "gpu-p8-m1": dict(image_size=224, patch_size=8, mask_unit=1, embed_dim=384, depth=12, num_heads=6,
+                      decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),
     "gpu-p8-m2": dict(image_size=224, patch_size=8, mask_unit=2, embed_dim=384, depth=12, num_heads=6,
                       decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),
 }
 
 
 def code_revision() -> str:
+    """The git commit of this code (MAE_CODE_REVISION names it where the copy has no .git, e.g. a GPU box)."""
+    if os.environ.get("MAE_CODE_REVISION"):
+        return os.environ["MAE_CODE_REVISION"]
     try:
         root = Path(__file__).resolve().parent.parent
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
@@ -78,23 +83,30 @@ def load_training_set(data: str = "skimage", photo_short_side: int = 512, dest=N
     scikit-image's 512-px photographs."""
     if data == "skimage":
         return load_training_images(), [f"skimage/data/{n}" for n in TRAINING_IMAGES]
-    if data != "photos":
-        raise ConfigError(f"--data must be skimage or photos, not {data!r}")
-    from .training_data import load_photo, read_manifest, training_photos
+    from .training_data import load_photo, read_manifest, read_pack, training_photos
 
-    photos = read_manifest()
-    paths = training_photos(dest, photos)
+    if data == "photos":
+        photos = read_manifest()
+        paths, labels = training_photos(dest, photos), [p.label for p in photos]
+    elif Path(data).is_dir():
+        paths, labels = read_pack(data)
+    else:
+        raise ConfigError(f"--data must be skimage, photos or a folder of images, not {data!r}")
     images = [torch.from_numpy(load_photo(p, photo_short_side)).permute(2, 0, 1).contiguous() for p in paths]
-    return images, [p.label for p in photos]
+    return images, labels
 
 
 class CropSampler:
-    """RandomResizedCrop (scale 0.2-1, bicubic, MAE's recipe) + horizontal flip, ImageNet-normalised."""
+    """RandomResizedCrop (scale 0.2-1, bicubic, MAE's recipe) + horizontal flip, ImageNet-normalised.
+
+    ``batch(n, step=s)`` draws from a generator seeded by (seed, s): a step's batch is the same whichever process
+    makes it, so data-loading workers and resumed runs see exactly the batches of a plain run."""
 
     def __init__(self, images, size: int, seed: int, scale=(0.2, 1.0)):
         from torchvision.transforms import v2
 
         self.images = images
+        self.seed = seed
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
         self.tf = v2.Compose([v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC,
@@ -102,10 +114,35 @@ class CropSampler:
         self.mean = torch.from_numpy(IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.from_numpy(IMAGENET_STD).view(3, 1, 1)
 
-    def batch(self, n: int) -> torch.Tensor:
+    def batch(self, n: int, step: int | None = None) -> torch.Tensor:
+        if step is not None:  # torchvision's transforms draw from torch's global generator
+            self.rng = random.Random(self.seed * 1_000_003 + step)
+            torch.manual_seed(self.seed * 1_000_003 + step)
         crops = [self.tf(self.images[self.rng.randrange(len(self.images))]) for _ in range(n)]
         x = torch.stack(crops).float() / 255.0
         return (x - self.mean) / self.std
+
+
+class StepBatches(torch.utils.data.IterableDataset):
+    """The batches of steps start..stop-1 (pixels and masks), each a function of its step alone, so a DataLoader
+    can make them in parallel worker processes (worker w makes the steps ≡ w mod workers; the loader returns them
+    in step order)."""
+
+    def __init__(self, sampler: CropSampler, batch_size: int, grid, mask_unit: int, ratio: float, mask_seed: int,
+                 start: int, stop: int):
+        super().__init__()
+        self.sampler, self.batch_size, self.grid = sampler, batch_size, grid
+        self.mask_unit, self.ratio, self.mask_seed, self.start, self.stop = mask_unit, ratio, mask_seed, start, stop
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        first, every = (0, 1) if info is None else (info.id, info.num_workers)
+        if info is not None:
+            torch.set_num_threads(1)
+        for step in range(self.start + first, self.stop, every):
+            x = self.sampler.batch(self.batch_size, step=step)
+            yield (x, *batch_masks(self.batch_size, self.grid, self.mask_unit, self.ratio,
+                                   seed=self.mask_seed * 10_000_019 + step))
 
 
 def lr_at(step: int, total: int, warmup: int, base_lr: float, min_lr: float = 0.0) -> float:
@@ -138,9 +175,10 @@ def parse_args(argv=None):
     ap.add_argument("--decoder-depth", type=int)
     ap.add_argument("--decoder-num-heads", type=int)
     ap.add_argument("--norm-pix-loss", action="store_true", help="train on per-patch normalised pixels")
-    ap.add_argument("--data", choices=["skimage", "photos"], default="skimage",
+    ap.add_argument("--data", default="skimage",
                     help="skimage: the 15 photographs in scikit-image; photos: assets/training_photos.csv "
-                         "(run 'python -m mae_core data fetch' first)")
+                         "(run 'python -m mae_core data fetch' first); or a folder of images, e.g. one written by "
+                         "'python -m mae_core data pack'")
     ap.add_argument("--photo-short-side", type=int, default=512,
                     help="--data photos: shrink larger photographs to this short side when loading")
     ap.add_argument("--steps", type=int, default=1200)
@@ -158,6 +196,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-resume", action="store_true", help="ignore an existing resumable checkpoint")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes making the batches (crops and masks) ahead of the model; 0: in the training "
+                         "process. The batches are the same whatever the number")
     ap.add_argument("--out", default="assets/checkpoints", help="output folder")
     ap.add_argument("--name", help="file stem (default: the preset or p{P}-m{M})")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -243,7 +284,12 @@ def train(args) -> Path:
             print(f"resuming {args.name} from step {start}")
 
     images, data_list = load_training_set(args.data, args.photo_short_side)
-    sampler = CropSampler(images, args.image_size, seed=args.seed * 100 + rank + 7919 * start)
+    sampler = CropSampler(images, args.image_size, seed=args.seed * 100 + rank)
+    batches = StepBatches(sampler, args.batch_size, cfg.grid, args.mask_unit, args.mask_ratio,
+                          mask_seed=args.seed * 7 + rank, start=start, stop=args.steps)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=args.workers,
+                                         pin_memory=device.type == "cuda", prefetch_factor=4 if args.workers else None,
+                                         persistent_workers=False)
     use_amp = device.type == "cuda"
     t0 = time.time()
     bar = None
@@ -252,14 +298,11 @@ def train(args) -> Path:
 
         bar = tqdm(total=args.steps, initial=start, desc=f"train {args.name}", unit="step")
     model.train()
-    for step in range(start, args.steps):
+    for step, (x, ik, ir, mk) in zip(range(start, args.steps), loader):
         lr = lr_at(step, args.steps, args.warmup_steps, args.lr, args.min_lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = sampler.batch(args.batch_size).to(device, non_blocking=True)
-        ik, ir, mk = batch_masks(args.batch_size, cfg.grid, args.mask_unit, args.mask_ratio,
-                                 seed=(args.seed * 7 + rank) * 10_000_019 + step)
-        ik, ir, mk = ik.to(device), ir.to(device), mk.to(device)
+        x, ik, ir, mk = (t.to(device, non_blocking=True) for t in (x, ik, ir, mk))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred = net(x, ik, ir)
         loss = model.loss(x, pred.float(), mk)

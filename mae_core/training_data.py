@@ -19,6 +19,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -551,6 +552,58 @@ def load_photo(path, max_short_side: int | None = None) -> np.ndarray:
         return np.asarray(im).copy()
 
 
+# ----------------------------------------------------------------------------------------------- packs
+
+PACK_INDEX = "pack.json"
+
+
+def pack(out, short_side: int = 512, quality: int = 95, dest=None, photos=None, progress: bool = True) -> Path:
+    """Write the verified photographs, shrunk to ``short_side`` and re-encoded as JPEG, into folder ``out`` with
+    an index (``pack.json``) of each file's manifest label: a small copy of the set to take to another machine
+    (a GPU box without the package archives) and train on with ``train --data OUT``."""
+    from PIL import Image
+
+    photos = read_manifest() if photos is None else list(photos)
+    paths = training_photos(dest, photos)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    it = zip(photos, paths)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(list(it), desc="pack", unit="photo")
+    for i, (p, path) in enumerate(it):
+        name = f"{i:04d}.jpg"
+        Image.fromarray(load_photo(path, short_side)).save(out / name, quality=quality)
+        files[name] = p.label
+    index = {"short_side": short_side, "jpeg_quality": quality, "files": files}
+    (out / PACK_INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
+    return out
+
+
+def read_pack(folder) -> tuple[list[Path], list[str]]:
+    """(image paths, labels) of a folder written by :func:`pack`; a folder without an index lists its images
+    (labelled by file name), so ``train --data DIR`` also takes a user's own folder of photographs."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"training data folder not found: {folder}")
+    index = folder / PACK_INDEX
+    if index.is_file():
+        meta = json.loads(index.read_text(encoding="utf-8"))
+        files = meta["files"]
+        paths = [folder / f for f in files]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise DataError(f"{len(missing)} image(s) listed in {index} are missing (first: {missing[0].name})")
+        note = f"packed: short side {meta['short_side']}, JPEG q{meta['jpeg_quality']}"
+        return paths, [f"{lab} [{note}]" for lab in files.values()]
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    if not paths:
+        raise DataError(f"no .jpg/.png/.webp images in {folder}")
+    return paths, [f"folder:{p.relative_to(folder)}" for p in paths]
+
+
 # ----------------------------------------------------------------------------------------- summaries
 
 def summary(photos, dest=None) -> str:
@@ -613,6 +666,13 @@ def cli(argv=None) -> int:
     ls = sub.add_parser("list", help="photographs per package and licence, and how many are fetched")
     ls.add_argument("--dest")
     ls.add_argument("--manifest")
+    pk = sub.add_parser("pack", help="a small JPEG copy of the verified set (to train on another machine)")
+    pk.add_argument("--out", required=True, help="folder to write")
+    pk.add_argument("--short-side", type=int, default=512)
+    pk.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    pk.add_argument("--dest", help="where the fetched photographs are (default: MAE_DATA_DIR or the cache)")
+    pk.add_argument("--manifest")
+    pk.add_argument("--quiet", action="store_true")
     cr = sub.add_parser("credits", help="write the licence/credit table (assets/TRAINING_DATA.md)")
     cr.add_argument("--manifest")
     cr.add_argument("--out", help="file to write (default: stdout)")
@@ -625,6 +685,9 @@ def cli(argv=None) -> int:
               f"{counts.get('kept', 0)} already there; {counts.get('downloaded', 0)} packages downloaded)")
     elif args.cmd == "list":
         print(summary(photos, args.dest))
+    elif args.cmd == "pack":
+        out = pack(args.out, args.short_side, args.quality, args.dest, photos, progress=not args.quiet)
+        print(f"{len(photos)} photographs written to {out} (short side {args.short_side}, JPEG q{args.quality})")
     else:
         text = credits_markdown(photos)
         if args.out:
