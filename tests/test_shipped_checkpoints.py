@@ -1,5 +1,6 @@
-"""The embedded family in assets/checkpoints: loads strictly, says what it is, and clears the quality bar
-(masked-region MSE <= 0.6 x filling removed patches with the mean visible colour) on the held-out images."""
+"""The embedded family in assets/checkpoints: loads strictly, says what it is, and clears the quality targets on
+the held-out images: masked-region MSE <= 0.5 x filling removed patches with the mean visible colour and <= 1.0 x
+normalised-Gaussian (normalised convolution) inpainting on the same masks."""
 import pytest
 
 from mae_core.assets import DEMO_IMAGES, EMBEDDED, FAMILY
@@ -20,8 +21,24 @@ def test_shipped_checkpoint_loads_and_clears_the_quality_bar(name):
     assert (info.config.img_size, info.patch_size, info.mask_unit, info.kind) == ((128, 128), p, m, kind)
     assert info.target == "pixels" and info.can_reconstruct
     t = info.training
-    assert t["steps"] == 1200 and t["images_seen"] == 57600
-    assert not any("china" in d or "flower" in d for d in t["training_data"])  # demo images held out
+    assert t["steps"] == 5000 and t["images_seen"] == 640000  # the same budget for every member
+    # trained on exactly the manifest's photographs, which read_manifest checks against the held-out demo images
+    from mae_core.training_data import read_manifest
+
+    labels = [d.split(" [packed")[0] for d in t["training_data"]]
+    assert sorted(labels) == sorted(p.label for p in read_manifest())
+    assert not any("sklearn" in d or "scikit-learn" in d for d in labels)  # the demo images' source
     q = held_out_quality(model, m, images=DEMO_IMAGES.values(), seeds=5, mask_ratio=0.75)
-    mse, mean_fill = q["model"], q["mean_fill"]
-    assert mse <= 0.6 * mean_fill, f"{name}: masked MSE {mse:.4f} vs mean-fill {mean_fill:.4f}"
+    mse, mean_fill, gaussian = q["model"], q["mean_fill"], q["gaussian_fill"]
+    assert mse <= 0.5 * mean_fill, f"{name}: masked MSE {mse:.4f} vs mean-fill {mean_fill:.4f}"
+    assert mse <= 1.0 * gaussian, f"{name}: masked MSE {mse:.4f} vs normalised-Gaussian fill {gaussian:.4f}"
+
+
+def test_a_long_sequence_member_has_a_local_first_layer_head():
+    """The locality target is met where it is reached (p4-m4, L=1024); the README says why the others are not."""
+    from mae_core.assets import image_set
+    from mae_core.training_curves import most_local_head
+
+    model, _ = load_checkpoint(EMBEDDED["p4-m4"])
+    ratio, _head = most_local_head(model, list(image_set().values()))
+    assert ratio <= 0.7, f"most local first-layer head of p4-m4 at {ratio:.2f} x uniform"
