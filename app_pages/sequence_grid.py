@@ -189,8 +189,10 @@ grid_tag = render.safe_name("grid", img_label, f"seed{int(seed)}", f"r{float(r):
 fig = go.Figure(go.Heatmap(z=z, x=[col_label(v) for v in cols_v], y=ylabels, text=text, texttemplate="%{text}",
                            colorscale=render.ERROR_SCALE, colorbar=dict(title="MSE"),
                            hovertemplate="%{y} · %{x}<br>masked MSE %{z:.4f}<extra></extra>"))
-fig.update_yaxes(autorange="reversed")
-fig.update_layout(height=160 + 60 * len(rows), margin=dict(l=10, r=10, t=50, b=10),
+fig.update_yaxes(autorange="reversed", automargin=True)
+fig.update_xaxes(automargin=True)
+# room for the row names ("p16-m1") and column names: a 10-px margin cut them to "…"
+fig.update_layout(height=200 + 60 * len(rows), margin=dict(l=80, r=10, t=50, b=50),
                   title=f"Masked MSE (bright = higher error) · image {img_label} · seed {int(seed)} · "
                         f"r = {float(r):.2f}")
 st.plotly_chart(fig, key="grid_mse", config=render.plotly_config(f"mse_{grid_tag}"), theme=None)  # true colours
