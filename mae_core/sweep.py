@@ -218,7 +218,7 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
             cell = p * mu
             training = info.training or {}
             base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
-                        pretrain_data=(f"{len(training['training_data'])} skimage photographs"
+                        pretrain_data=(f"{len(training['training_data'])} photographs"
                                        if training.get("training_data") else None),
                         L=gh * gw, image_size=size[0], patch_size=p, mask_unit=mu, mask_ratio=float(mask_ratio),
                         decoder_depth=cfg.decoder_depth if cfg.has_decoder else None,
