@@ -355,6 +355,54 @@ def test_train_on_photos_records_the_data_list(tmp_path, monkeypatch):
     assert training["training_data"] == [f"debian:pkg=1.0:usr/share/p{i}.png" for i in range(3)]
 
 
+def test_pack_writes_a_small_copy_that_trains_with_the_same_labels(tmp_path, monkeypatch):
+    """data pack -> train --data DIR: every photograph shrunk to the short side, JPEG, labelled as in the
+    manifest; a plain folder of images also trains (labelled by file name); bad folders are one-line errors."""
+    from PIL import Image
+    from safetensors import safe_open
+
+    from mae_core import train as train_mod
+    import json
+
+    rows = [row(f"pkg/p{i}", "debian", "pkg", "1.0", f"usr/share/p{i}.png", photo_bytes(60 + i, size=(400, 300)))
+            for i in range(3)]
+    cache = tmp_path / "cache"
+    (cache / "pkg").mkdir(parents=True)
+    for i in range(3):
+        (cache / f"pkg/p{i}.png").write_bytes(photo_bytes(60 + i, size=(400, 300)))
+    photos = td.read_manifest(write_manifest(tmp_path / "m.csv", rows))
+    out = td.pack(tmp_path / "pack", short_side=100, quality=90, dest=cache, photos=photos, progress=False)
+    paths, labels = td.read_pack(out)
+    assert [Image.open(p).size for p in paths] == [(133, 100)] * 3 and all(p.suffix == ".jpg" for p in paths)
+    assert [lab.split(" [")[0] for lab in labels] == [p.label for p in photos]
+    assert all(lab.endswith("[packed: short side 100, JPEG q90]") for lab in labels)
+
+    args = ["--image-size", "32", "--patch-size", "8", "--mask-unit", "1", "--embed-dim", "32", "--depth", "1",
+            "--num-heads", "2", "--decoder-embed-dim", "32", "--decoder-depth", "1", "--decoder-num-heads", "2",
+            "--batch-size", "4", "--warmup-steps", "1", "--quiet", "--threads", "1", "--steps", "2",
+            "--photo-short-side", "64", "--out", str(tmp_path / "ck")]
+    train_mod.main(args + ["--data", str(out), "--name", "packed"])
+    with safe_open(str(tmp_path / "ck/packed.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["training"])["training_data"] == labels
+
+    own = tmp_path / "own"
+    (own / "sub").mkdir(parents=True)
+    (own / "sub/b.png").write_bytes(photo_bytes(70))
+    (own / "a.jpg").write_bytes(photo_bytes(71, fmt="JPEG"))
+    (own / "notes.txt").write_text("not an image")
+    assert td.read_pack(own)[1] == ["folder:a.jpg", "folder:sub/b.png"]
+    train_mod.main(args + ["--data", str(own), "--name", "own"])
+
+    (out / "0001.jpg").unlink()
+    with pytest.raises(DataError, match="1 image\\(s\\) listed in .*pack.json are missing \\(first: 0001.jpg\\)"):
+        td.read_pack(out)
+    with pytest.raises(DataError, match="no .jpg/.png/.webp images"):
+        td.read_pack(tmp_path / "ck")
+    from mae_core.errors import ConfigError
+    with pytest.raises(ConfigError, match="must be skimage, photos or a folder of images"):
+        train_mod.load_training_set(str(tmp_path / "nowhere"))
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 def run_cli(*args, env=None):
