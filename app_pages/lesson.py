@@ -285,7 +285,7 @@ elif step == 7:
                    "level. Single heads differ: the most local first-layer head is at " + ", ".join(
                        f"{x:.2f} × in {n} (L={L_:,})" for n, L_, x in local) + f" — {trend}, at the same 16-px "
                    "mask cells. The gradients say more: half of a token's input mass stays within "
-                   f"{e16.radius[0, 0]:.0f} px (layer 1) to {e16.radius[-1, 0]:.0f} px (layer {len(e16.radius)}) in "
+                   f"{e16.radius[0, 0]:.0f} px (layer 0) to {e16.radius[-1, 0]:.0f} px (layer {len(e16.radius) - 1}) in "
                    f"p16-m1 (spread evenly over its own 16-px patch it would be {e16.patch_radius[0]:.0f} px), and "
                    f"{e8.radius[0, 0]:.0f} px to {e8.radius[-1, 0]:.0f} px in p8-m2; the 90 % radius approaches the "
                    f"whole image ({e16.image_radius[1]:.0f} px) in both.")

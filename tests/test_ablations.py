@@ -624,3 +624,15 @@ def test_display_frame_shows_no_none_or_placeholder(shipped):
     assert "None" not in text and ab.NOT_RECORDED not in text and "nan" not in text.lower().split(",")
     assert "origin" not in df.columns and "arxiv_version" not in df.columns  # never recorded: the column goes
     assert all(df[c].astype(str).str.len().max() > 0 for c in df.columns)  # only columns that hold something
+
+
+def test_log_axis_with_many_points_gets_round_ticks_not_one_per_point():
+    """Training compute has ~40 distinct x values; one label per value overlapped into an unreadable band."""
+    from mae_core.ablations.figures import axis_ticks
+
+    many = [34.4 * k for k in range(1, 11)] + [128.4 * k for k in range(1, 11)] + [690.2 * k for k in range(1, 11)]
+    vals, text = axis_ticks(many, log=True)
+    assert text == ["50", "100", "200", "500", "1000", "2000", "5000"]
+    assert axis_ticks([64, 256, 1024], log=True) == ([64.0, 256.0, 1024.0], ["64", "256", "1024"])
+    vals, _ = axis_ticks([11 + i * 0.5 for i in range(12)], log=True)  # no 1-2-5 value inside: the two ends
+    assert vals == [11.0, 16.5]

@@ -175,6 +175,10 @@ def axis_ticks(values, log: bool = False):
     vals = sorted({f for f in (_num(v) for v in values) if f is not None})
     if not vals or (not log and (len(vals) > 8 or any(v != int(v) for v in vals))):
         return None
+    if log and len(vals) > 8 and vals[0] > 0:  # many points (training compute): 1-2-5 ticks, not one per point
+        lo, hi = math.floor(math.log10(vals[0])), math.ceil(math.log10(vals[-1]))
+        ticks = [k * 10.0 ** e for e in range(lo, hi + 1) for k in (1, 2, 5) if vals[0] <= k * 10.0 ** e <= vals[-1]]
+        vals = ticks if len(ticks) >= 2 else [vals[0], vals[-1]]
     return vals, [f"{v:g}" for v in vals]
 
 
