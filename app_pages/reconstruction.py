@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from mae_core.reconstruct import DENORM_MODES, LEAK_NOTE
-from ui import limits, paint, pickers, render, resources, state
+from ui import limits, paint, pickers, progress, render, state, views
 from ui.state import Param
 
 st.title("Reconstruction")
@@ -75,12 +75,9 @@ with render.guard():
         st.query_params["cmask"] = paint.encode(cm)
         state.st.session_state[state._PUBLISHED]["cmask"] = st.query_params["cmask"]
 
-    if limits.LIMITER.busy:
-        st.info(f"The server is busy ({limits.LIMITER.in_use} inferences running); waiting for a free slot...",
-                icon=":material/hourglass_top:")
-    with st.spinner("Reconstructing..."):
-        res = resources.reconstruction(str(ck.path), ck.sha, img_hash, img, g.image_size, g.patch_size, g.mask_unit,
-                                       g.mask_ratio, g.seed, g.keep, denorm, mask_grid, target=ck.target, fit=fit)
+    with progress.computing("Reconstructing..."):
+        view = views.reconstruction(ck, img, img_hash, img_label, g, denorm, mask_grid, fit)
+    res = view.result
 
     for note in res.notes:
         if note == LEAK_NOTE:
@@ -90,46 +87,35 @@ with render.guard():
         else:
             st.caption("Note: " + note)
 
-    # ---- the four canonical panels (downloads carry a header: what, checkpoint, image, settings, values)
+    # ---- the four canonical panels (downloads carry a header: what, checkpoint, image, settings, values), encoded
+    # once per result (ui.views)
     tag = render.safe_name(ck.label, img_label, f"I{g.image_size}", f"p{g.patch_size}", f"m{g.mask_unit}",
                            f"r{g.mask_ratio:.2f}", f"s{g.seed}", "" if fit == "stretch" else fit)
-    about = (f"{ck.label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
-             + f" · I={g.image_size}, p={g.patch_size} (L={res.lengths.L:,}), {g.mask_unit}×{g.mask_unit} mask "
-             f"units, {res.effective_ratio:.0%} removed, seed {g.seed}")
-    scores = f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB"
-    masked_grid = render.grid_overlay(res.masked, g.patch_size, g.mask_unit)
     cols = st.columns(4)
-    render.panel(cols[0], res.original, "original", f"original_{tag}.png", "dl_orig", slide_title="Original",
-                 slide_subtitle=about)
-    render.panel(cols[1], masked_grid, f"masked ({res.effective_ratio:.0%}, {g.mask_unit}×{g.mask_unit} units)",
-                 f"masked_{tag}.png", "dl_masked", download_full=masked_grid,
-                 slide_title="Masked: what the encoder sees (grey = removed)", slide_subtitle=about)
-    render.panel(cols[2], res.reconstruction, "reconstruction", f"reconstruction_{tag}.png", "dl_recon",
-                 slide_title=f"Reconstruction · {scores}", slide_subtitle=about)
-    render.panel(cols[3], res.pasted, "reconstruction + visible", f"pasted_{tag}.png", "dl_pasted",
-                 slide_title=f"Reconstruction + visible patches · {scores}", slide_subtitle=about)
-    st.download_button("All four panels (PNG)", render.png_bytes(render.slide(render.montage(
-        [res.original, masked_grid, res.reconstruction, res.pasted],
-        ["original", "masked", "reconstruction", "reconstruction + visible"]),
-        f"MAE reconstruction · {scores}", about)),
-        file_name=f"panels_{tag}.png", mime="image/png", key="dl_all", icon=":material/download:")
+    captions = {"original": "original", "masked": f"masked ({res.effective_ratio:.0%}, {g.mask_unit}×{g.mask_unit} "
+                "units)", "reconstruction": "reconstruction", "pasted": "reconstruction + visible"}
+    keys = {"original": "dl_orig", "masked": "dl_masked", "reconstruction": "dl_recon", "pasted": "dl_pasted"}
+    for col, (name, pan) in zip(cols, view.panels.items()):
+        render.png_panel(col, pan.shown, pan.download, captions[name], f"{name}_{tag}.png", keys[name])
+    st.download_button("All four panels (PNG)", view.montage, file_name=f"panels_{tag}.png", mime="image/png",
+                       key="dl_all", icon=":material/download:")
 
     # ---- error map + metrics
-    left, right = st.columns([3, 2], gap="large")
-    with left:
+    @st.fragment
+    def error_map():
+        """The toggle reruns only this part of the page."""
         st.subheader("Per-patch error")
         only_removed = st.toggle("removed patches only", value=True, key="err_removed_only")
-        err = np.where(res.mask > 0, res.error_map, np.nan) if only_removed else res.error_map
-        status = np.where(res.mask > 0, "removed", "visible")
-        st.plotly_chart(render.heatmap(err, zlabel="MSE", hover_extra=status, colorscale=render.ERROR_SCALE,
-                                       nan_colour=render.NOT_SCORED,
-                                       title=f"Per-patch MSE · {ck.label} · {img_label} · masked MSE "
-                                             f"{res.masked_mse:.4f}"),
-                        key="err_map", config=render.plotly_config(f"error_{tag}"), theme=None)
+        st.plotly_chart(view.error_figure(only_removed), key="err_map", config=render.plotly_config(f"error_{tag}"),
+                        theme=None)
         st.caption("Mean squared error per patch in [0, 1] RGB units: bright = high error (the same colours as "
                    "the grid page); light grey = visible patches, not scored. Visible patches are not trained on "
                    "(the loss covers removed ones only), so they can look worse (facebookresearch/mae#146); seams "
                    "at patch borders are expected (mae#153).")
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        error_map()
     with right:
         st.subheader("Metrics")
         with render.tiles():  # tiles sized to their values: they wrap, never truncate

@@ -32,39 +32,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def server(env_extra: dict | None = None, port: int | None = None, timeout: float = 90.0):
-    """`streamlit run app.py` on 127.0.0.1:<port>; yields the base URL; stops the process it started."""
-    port = port or free_port()
-    env = {**os.environ, **(env_extra or {})}
-    env.setdefault("MAE_MAX_CONCURRENT", "2")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--client.showErrorDetails", "full"]
-    log = open(ROOT / "artifacts" / "streamlit-server.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s")
-            time.sleep(0.5)
-        yield url
-    finally:
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 90.0) -> None:
+    """Poll <url>/_stcore/health until it answers 200 (RuntimeError if the process exits or time runs out)."""
+    deadline = time.time() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process this script started (kill it if it does not exit within 10 s)."""
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def server(env_extra: dict | None = None, port: int | None = None, timeout: float = 90.0, log_name: str =
+           "streamlit-server.log", with_process: bool = False, args: list[str] | None = None,
+           warm: bool = False):
+    """`streamlit run app.py [args]` on 127.0.0.1:<port>, or `python -m ui.serve [args]` with warm=True (warmed up
+    before it listens); yields the base URL (and the process with with_process=True); stops the process it
+    started."""
+    port = port or free_port()
+    env = {**os.environ, **(env_extra or {})}
+    env.setdefault("MAE_MAX_CONCURRENT", "2")
+    start = ["-m", "ui.serve"] if warm else ["-m", "streamlit", "run", str(ROOT / "app.py")]
+    cmd = [sys.executable, *start, "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--client.showErrorDetails", "full", *(args or [])]
+    log = open(ROOT / "artifacts" / log_name, "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout)
+        yield (url, proc) if with_process else url
+    finally:
+        stop(proc)
         if log is not subprocess.DEVNULL:
             log.close()
 

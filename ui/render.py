@@ -85,6 +85,14 @@ def panel(col, img, caption: str, filename: str, key: str, download_full=None, s
                         width="stretch")
 
 
+def png_panel(col, shown: bytes, download: bytes, caption: str, filename: str, key: str):
+    """An image panel from PNG bytes encoded once (ui.views), with its PNG download. output_format="PNG" keeps the
+    bytes as they are (Streamlit's "auto" would re-encode an RGB PNG as JPEG on every rerun)."""
+    col.image(shown, caption=caption, width="stretch", output_format="PNG")
+    col.download_button("PNG", download, file_name=filename, mime="image/png", key=key, icon=":material/download:",
+                        width="stretch")
+
+
 def montage(images, labels=None, pad: int = 4, target: int = DISPLAY_MIN) -> Image.Image:
     """Side-by-side PNG of several panels (for a one-click download of a whole figure row)."""
     ims = [im if isinstance(im, Image.Image) else upscale(im, target) for im in images]

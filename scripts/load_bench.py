@@ -1,0 +1,290 @@
+"""Load benchmark: N real Chromium sessions at once against a fresh dashboard server, as a class would open it.
+
+    python scripts/load_bench.py [--n 1,4,8] [--rounds 3] [--bursts 10] [--burst-size 8] [--checkpoint-dir DIR]
+
+Prints, for each N: p50 / p95 time to first title and time to result (the Reconstruction metrics on the page) over
+N sessions opened at the same moment on N distinct URL states (new seeds: every session needs its own inference);
+the server's CPU seconds per page view, for views that compute and for views whose result is cached; and the
+server's peak resident memory. Then it starts `--bursts` fresh servers and opens `--burst-size` distinct deep links
+on each at the same moment, counting the sessions that crashed (an exception or error shown, or the wrong page).
+
+Uses Debian's Chromium (/usr/bin/chromium) through Playwright, never a downloaded browser, and the embedded
+checkpoint family unless --checkpoint-dir is given. A benchmark that prints figures, not a test; tests/test_hosted.py
+runs a small cold burst (4 sessions, correctness only) from the same functions.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
+shot = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shot)
+
+TITLES = {
+    "": "Long-sequence MAE explorer",
+    "reconstruction": "Reconstruction",
+    "sequence_grid": "Sequence length × mask unit",
+    "attention": "Attention & receptive field",
+    "ablations": "Ablation curves",
+    "checkpoints": "Checkpoints",
+}
+
+# What one look at the page reports (runs in the browser).
+_PROBE = """() => {
+  const q = s => Array.from(document.querySelectorAll(s));
+  const h1 = document.querySelector('[data-testid="stMain"] h1');
+  return {
+    title: h1 ? h1.innerText.trim() : null,
+    exceptions: q('[data-testid="stException"]').map(e => e.innerText.slice(0, 400)),
+    errors: q('[data-testid="stAlertContentError"]').map(e => e.innerText.slice(0, 400)),
+    running: q('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"]').length > 0,
+    result: q('[data-testid="stMetricLabel"]').some(e => e.innerText.includes('masked MSE')),
+  };
+}"""
+
+
+@dataclass
+class Visit:
+    """One browser session opening one link."""
+
+    link: str
+    expected_title: str
+    title: str | None = None
+    t_title: float | None = None  # seconds from navigation start to the page's title on screen
+    t_result: float | None = None  # ... to the result (reconstruction metrics), or to idle on other pages
+    problems: list = field(default_factory=list)
+
+    @property
+    def crashed(self) -> bool:
+        return bool(self.problems) or self.title != self.expected_title or self.t_result is None
+
+
+def page_of(link: str) -> str:
+    return link.lstrip("/").split("?", 1)[0]
+
+
+def distinct_links(n: int, start_seed: int = 100, page: str = "reconstruction") -> list[str]:
+    """n URL states of one page that each need their own inference (different seeds; images alternate)."""
+    imgs = ("flower", "china")
+    return [f"/{page}?img={imgs[i % 2]}&seed={start_seed + i}" for i in range(n)]
+
+
+def burst_links(n: int, family: list[str] | None = None) -> list[str]:
+    """n distinct deep links over every page, Reconstruction first (the issue's burst: a class following links)."""
+    fam = family or ["p8-m2", "p16-m1", "p8-m1"]
+    base = [f"/reconstruction?ckpt={fam[0]}&img=china&seed=11",
+            "/attention?img=flower",
+            f"/sequence_grid?seed=3&img=china",
+            "/checkpoints",
+            f"/reconstruction?ckpt={fam[1 % len(fam)]}&img=flower&seed=12",
+            "/ablations?measured=true",
+            "/?I=224&p=16&m=1",
+            f"/reconstruction?ckpt={fam[2 % len(fam)]}&img=china&seed=13"]
+    out = base[:n]
+    i = 0
+    while len(out) < n:  # more sessions than base links: further distinct Reconstruction states
+        out.append(f"/reconstruction?img=flower&seed={200 + i}")
+        i += 1
+    return out
+
+
+async def visit(browser, base_url: str, link: str, timeout_s: float = 120.0, settle_s: float = 1.0,
+                viewport=(1400, 900), on_page=None) -> Visit:
+    """Open `link` in a fresh browser context (a new visitor) and wait for its result; returns what was seen."""
+    v = Visit(link=link, expected_title=TITLES.get(page_of(link), "?"))
+    ctx = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page = await ctx.new_page()
+        if on_page is not None:
+            await on_page(page)
+        wants_result = page_of(link) == "reconstruction"
+        t0 = time.perf_counter()
+        await page.goto(base_url + link, wait_until="commit", timeout=timeout_s * 1000)
+        quiet_since = None
+        while True:
+            now = time.perf_counter() - t0
+            try:
+                s = await page.evaluate(_PROBE)
+            except Exception:  # navigating / not ready yet
+                s = {"title": None, "exceptions": [], "errors": [], "running": True, "result": False}
+            if s["title"] and v.t_title is None:
+                v.t_title = now
+            if s["exceptions"] or s["errors"]:
+                v.title, v.problems = s["title"], s["exceptions"] + s["errors"]
+                if not s["running"]:
+                    break
+            if wants_result and s["result"] and v.t_result is None:
+                v.t_result = now
+            done = (s["result"] if wants_result else bool(s["title"])) and not s["running"]
+            if done:
+                quiet_since = quiet_since if quiet_since is not None else now
+                if now - quiet_since >= settle_s:  # nothing re-ran: the page is complete
+                    if v.t_result is None:
+                        v.t_result = quiet_since
+                    v.title = s["title"]
+                    break
+            else:
+                quiet_since = None
+            if now > timeout_s:
+                v.title = s["title"]
+                v.problems.append(f"no result within {timeout_s:.0f} s")
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await ctx.close()
+    return v
+
+
+async def burst(browser, base_url: str, links: list[str], **kw) -> list[Visit]:
+    """Open every link at the same moment, each in its own browser context."""
+    return list(await asyncio.gather(*(visit(browser, base_url, link, **kw) for link in links)))
+
+
+@contextlib.asynccontextmanager
+async def chromium():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+# ------------------------------------------------------------------ the server process, from /proc
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(xs, q: float) -> float:
+    """The q-th percentile (nearest rank) of xs."""
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = max(0, min(len(xs) - 1, int(round(q / 100 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
+# ------------------------------------------------------------------ the benchmark
+async def bench_n(n: int, rounds: int, env: dict, seed0: int) -> dict:
+    """A fresh server; `rounds` rounds of n sessions at once on n new URL states; then n cached views."""
+    out = {"n": n, "visits": [], "cold_visits": []}
+    with shot.server(env, log_name=f"load-bench-n{n}.log", with_process=True) as (url, proc):
+        async with chromium() as browser:
+            cpu0 = cpu_seconds(proc.pid)
+            seen = []
+            for r in range(rounds):
+                links = distinct_links(n, seed0 + 1000 * n + 100 * r)
+                vs = await burst(browser, url, links)
+                (out["cold_visits"] if r == 0 else out["visits"]).extend(vs)
+                seen += links
+            cpu1 = cpu_seconds(proc.pid)
+            # the same URL states again in new sessions: every result is cached now
+            cached = []
+            for i in range(0, len(seen), n):
+                cached += await burst(browser, url, seen[i:i + n])
+            cpu2 = cpu_seconds(proc.pid)
+            out["cached_visits"] = cached
+        out["cpu_per_view_s"] = (cpu1 - cpu0) / max(1, len(seen))
+        out["cpu_per_cached_view_s"] = (cpu2 - cpu1) / max(1, len(cached))
+        out["peak_rss_mb"] = peak_rss_mb(proc.pid)
+    return out
+
+
+async def cold_bursts(count: int, size: int, env: dict) -> list[list[Visit]]:
+    """`count` fresh servers, each opened by `size` sessions at once on distinct deep links."""
+    runs = []
+    async with chromium() as browser:
+        for i in range(count):
+            with shot.server(env, log_name=f"cold-burst-{i}.log") as url:
+                runs.append(await burst(browser, url, burst_links(size)))
+    return runs
+
+
+def summarise(res: dict) -> str:
+    warm = [v for v in res["visits"] if not v.crashed] or [v for v in res["cold_visits"] if not v.crashed]
+    tr = [v.t_result for v in warm]
+    tt = [v.t_title for v in warm if v.t_title is not None]
+    crashed = sum(v.crashed for v in res["visits"] + res["cold_visits"] + res["cached_visits"])
+    cached = [v.t_result for v in res["cached_visits"] if not v.crashed]
+    return (f"N={res['n']}: time to result p50 {statistics.median(tr):.2f} s / p95 {pct(tr, 95):.2f} s; "
+            f"to title p50 {statistics.median(tt):.2f} s / p95 {pct(tt, 95):.2f} s; "
+            f"cached view to result p50 {statistics.median(cached) if cached else float('nan'):.2f} s; "
+            f"server CPU per view {res['cpu_per_view_s']:.2f} s (computing), "
+            f"{res['cpu_per_cached_view_s']:.2f} s (cached); peak RSS {res['peak_rss_mb']:.0f} MB; "
+            f"crashed sessions {crashed}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", default="1,4,8", help="concurrent sessions per round, comma-separated")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per N (the first, on a cold server, is reported "
+                                                           "apart)")
+    ap.add_argument("--bursts", type=int, default=10, help="cold bursts (fresh server each); 0 to skip")
+    ap.add_argument("--burst-size", type=int, default=8)
+    ap.add_argument("--checkpoint-dir", help="MAE_CHECKPOINT_DIR (default: the embedded family)")
+    ap.add_argument("--json", help="also write every visit to this JSON file")
+    a = ap.parse_args(argv)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    env = {"MAE_CHECKPOINT_DIR": a.checkpoint_dir} if a.checkpoint_dir else {}
+    env["MAE_MAX_CONCURRENT"] = os.environ.get("MAE_MAX_CONCURRENT", "1")
+    print(f"{os.cpu_count()} CPUs; MAE_MAX_CONCURRENT={env['MAE_MAX_CONCURRENT']}; "
+          f"family: {a.checkpoint_dir or 'embedded (assets/checkpoints)'}", flush=True)
+    report = {"n": [], "bursts": []}
+    ns = [int(x) for x in a.n.split(",") if x.strip()]
+    for n in ns:
+        res = asyncio.run(bench_n(n, a.rounds, env, seed0=1000))
+        print(summarise(res), flush=True)
+        if res["cold_visits"]:
+            cv = [v.t_result for v in res["cold_visits"] if not v.crashed]
+            if cv:
+                print(f"      first round on the fresh server: time to result p50 {statistics.median(cv):.2f} s / "
+                      f"p95 {pct(cv, 95):.2f} s", flush=True)
+        report["n"].append({k: ([asdict(v) for v in x] if isinstance(x, list) else x) for k, x in res.items()})
+    if len(ns) > 1 and 1 in ns:
+        med1 = statistics.median(v.t_result for v in (report["n"][ns.index(1)]["visits"] and
+                                                      [Visit(**d) for d in report["n"][ns.index(1)]["visits"]])
+                                 if not v.crashed)
+        for r in report["n"]:
+            vs = [Visit(**d) for d in r["visits"] if d["t_result"] is not None]
+            if vs:
+                print(f"N={r['n']}: p95 / N=1 median = {pct([v.t_result for v in vs], 95) / med1:.1f}x")
+    if a.bursts:
+        runs = asyncio.run(cold_bursts(a.bursts, a.burst_size, env))
+        for i, run in enumerate(runs):
+            bad = [v for v in run if v.crashed]
+            print(f"cold burst {i + 1}: {len(bad)} of {len(run)} sessions crashed"
+                  + "".join(f"\n    {v.link}: title {v.title!r}; {'; '.join(v.problems)[:300]}" for v in bad),
+                  flush=True)
+            report["bursts"].append([asdict(v) for v in run])
+        total = sum(v.crashed for run in runs for v in run)
+        print(f"cold bursts: {total} crashed sessions in {len(runs)} bursts of {a.burst_size}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

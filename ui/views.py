@@ -1,0 +1,106 @@
+"""Rendered views of results, built once per result and shared by every session that shows it.
+
+A page view whose result is cached should cost little more than sending what is already encoded, so everything a
+page draws from a result that takes real work (PNG encoding of the panels and of their slide-ready downloads, the
+mask-grid overlay, the error-map figures) is built here once, keyed like the result itself (checkpoint sha, image hash,
+configuration, seed), and kept with st.cache_resource: the view objects are shared, never mutated, and unlike
+st.cache_data are not unpickled again on every rerun.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from . import render, resources
+
+
+@dataclass(frozen=True)
+class Panel:
+    shown: bytes  # PNG as displayed (nearest-upscaled so small patches stay crisp)
+    download: bytes  # PNG offered for download: the slide (a header saying what, checkpoint, image, values)
+
+
+@dataclass(frozen=True)
+class ReconstructionView:
+    result: object  # mae_core.reconstruct.ReconResult (shared: read only)
+    panels: dict  # name -> Panel: original, masked, reconstruction, pasted
+    montage: bytes  # the four panels side by side (PNG)
+    error_figures: dict  # removed_only (bool) -> plotly Figure of the per-patch error
+
+    def error_figure(self, removed_only: bool):
+        return self.error_figures[bool(removed_only)]
+
+
+def _png(img) -> bytes:
+    return render.png_bytes(img)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
+                         mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid, target: str, fit: str,
+                         label: str, img_label: str) -> ReconstructionView:
+    res = resources.reconstruction(path, sha, img_key, _img, image_size, patch_size, mask_unit, mask_ratio, seed,
+                                   keep, denorm, mask_grid, target=target, fit=fit)
+    about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
+             + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
+             f"units, {res.effective_ratio:.0%} removed, seed {seed}")
+    scores = f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB"
+    masked = render.grid_overlay(res.masked, patch_size, mask_unit)
+
+    def panel(img, slide_title: str) -> Panel:
+        shown = img if isinstance(img, Image.Image) else render.upscale(img)
+        return Panel(_png(shown), _png(render.slide(img, slide_title, about)))
+
+    panels = {
+        "original": panel(res.original, "Original"),
+        "masked": panel(masked, "Masked: what the encoder sees (grey = removed)"),
+        "reconstruction": panel(res.reconstruction, f"Reconstruction · {scores}"),
+        "pasted": panel(res.pasted, f"Reconstruction + visible patches · {scores}"),
+    }
+    montage = _png(render.slide(render.montage([res.original, masked, res.reconstruction, res.pasted],
+                                               ["original", "masked", "reconstruction", "reconstruction + visible"]),
+                                f"MAE reconstruction · {scores}", about))
+    status = np.where(res.mask > 0, "removed", "visible")
+    title = f"Per-patch MSE · {label} · {img_label} · masked MSE {res.masked_mse:.4f}"
+    figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
+                                 zlabel="MSE", hover_extra=status, colorscale=render.ERROR_SCALE,
+                                 nan_colour=render.NOT_SCORED, title=title)
+            for flag in (True, False)}
+    return ReconstructionView(res, panels, montage, figs)
+
+
+def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visible", mask_grid: tuple | None = None,
+                   fit: str = "stretch") -> ReconstructionView:
+    """The Reconstruction page's view of (checkpoint ck, image, geometry g, denorm, mask, fit): computed (one
+    inference slot, ui.resources) and rendered once, then shared."""
+    return _reconstruction_view(str(ck.path), ck.sha, img_key, img, int(g.image_size), int(g.patch_size),
+                                int(g.mask_unit), float(g.mask_ratio), int(g.seed), str(g.keep), str(denorm),
+                                mask_grid, str(getattr(ck, "target", "auto")), str(fit), str(ck.label),
+                                str(img_label))
+
+
+def warm_defaults() -> None:
+    """Load the default checkpoint and build the Reconstruction page's default view and the Attention page's
+    default analysis, exactly as the pages ask for them (ui.warmup calls this once per server process)."""
+    from mae_core import assets
+
+    from . import pickers
+
+    fam = resources.family()
+    path = fam.get(assets.DEFAULT_NAME) or next(iter(fam.values()), None)
+    if path is None:
+        return
+    model, info, sha = resources.load(path)
+    ck = pickers.Checkpoint(path=path, sha=sha, label=path.stem, source="embedded", model=model, info=info)
+    d = {p.name: p.default for p in pickers.geometry_params(ck)}
+    g = pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
+    img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
+    resources.inspect(path)
+    if ck.can_reconstruct and g.image_size % g.patch_size == 0:
+        reconstruction(ck, img, img_key, assets.DEFAULT_IMAGE, g)
+    gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
+    resources.attention(str(path), sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
+                        fit="stretch")
