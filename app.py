@@ -5,7 +5,15 @@ and all model logic in mae_core/ (importable without Streamlit).
 """
 import streamlit as st
 
-from ui import gate, state
+from ui import warmup
+
+# A fresh server process imports and warms everything once, before any page code runs (ui/warmup.py says why);
+# sessions arriving meanwhile wait here. `python -m ui.serve` does it before the server accepts connections.
+if not warmup.is_warm():
+    with st.spinner("Starting up: loading the models, once per server..."):
+        warmup.ensure()
+
+from ui import gate, state  # noqa: E402
 
 st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=":material/grid_on:", layout="wide")
 

@@ -1,5 +1,6 @@
 """A hosted team demo, end to end: real `streamlit run` servers on loopback ports and Debian's Chromium.
 
+- a cold burst: sessions opening distinct deep links at the same moment on a freshly started server all render;
 - a session waiting for the inference slot sees its place in the queue.
 
 Without Chromium (or Playwright) the tests are skipped, except under CI=true, where they fail (as tests/test_e2e.py).
@@ -44,6 +45,30 @@ def family_dir(tiny_family):
     _need_browser()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     return str(Path(next(iter(tiny_family.values()))).parent)
+
+
+# ------------------------------------------------------------------ 1. a cold burst
+COLD_LINKS = ["/reconstruction?seed=21", "/checkpoints", "/reconstruction?img=china&seed=22",
+              "/reconstruction?ckpt=p16-m1&seed=23"]
+
+
+def test_a_cold_burst_of_sessions_all_render(family_dir):
+    """4 visitors open distinct deep links at the same moment on a server that has just started (twice, each on a
+    fresh server): every one sees its page, with no exception and no error. Before the warm-up, sessions drawing
+    a heatmap while another session imported pandas crashed ("partially initialized module 'pandas'")."""
+
+    async def run():
+        out = []
+        async with bench.chromium() as browser:
+            for i in range(2):
+                with shot.server({"MAE_CHECKPOINT_DIR": family_dir}, log_name=f"cold-burst-test-{i}.log") as url:
+                    out.append(await bench.burst(browser, url, COLD_LINKS))
+        return out
+
+    for visits in asyncio.run(run()):
+        bad = [(v.link, v.title, v.problems) for v in visits if v.crashed]
+        assert not bad, bad
+        assert [v.title for v in visits] == [bench.TITLES[bench.page_of(link)] for link in COLD_LINKS]
 
 
 # ------------------------------------------------------------------ a server with one inference slot
@@ -145,3 +170,46 @@ def test_wait_text_says_place_and_estimate():
     assert "2 ahead of you" in t and "about 6 s to go" in t and "2.5 s each" in t and "2 inferences" in t
     assert "you are next" in wait_text(SlotStatus("queued", 1, 0.0, 1.0, 0.3), 1)
     assert "no estimate yet" in wait_text(SlotStatus("queued", 1, 0.0, None, None), 1)
+
+
+WARM_PROBE = r"""
+import gc, json, os, sys
+sys.path.insert(0, os.getcwd())
+from streamlit.testing.v1 import AppTest
+AppTest.from_string("import streamlit as st\nst.write('x')").run()  # the test harness's own imports
+from ui import warmup
+warmup.ensure()
+before = set(sys.modules)
+out = {"frozen": gc.get_freeze_count(), "report": {k: str(v) for k, v in warmup.report.items()}, "pages": {}}
+for page, query in [("home", {}), ("reconstruction", {}), ("reconstruction", {"mask_src": "custom"}),
+                    ("sequence_grid", {}), ("attention", {"cmp": "patch", "mad_over": "set"}),
+                    ("ablations", {"measured": "true"}), ("checkpoints", {})]:
+    at = AppTest.from_file(os.path.abspath("app.py"), default_timeout=300)
+    at.query_params.update(query)
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    new = sorted(set(sys.modules) - before)
+    before |= set(new)
+    out["pages"][page + str(query)] = {"new": new, "exceptions": [e.value for e in at.exception]}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_after_the_warm_up_no_page_imports_anything(tiny_family):
+    """The root of the cold-start crash: nothing may be imported for the first time while sessions run. In a fresh
+    interpreter, after ui.warmup.ensure(), opening every page imports no module, and the long-lived objects are
+    frozen out of the per-run garbage collection."""
+    import json
+    import subprocess
+
+    env = {**os.environ, "MAE_CHECKPOINT_DIR": str(Path(next(iter(tiny_family.values()))).parent)}
+    p = subprocess.run([sys.executable, "-c", WARM_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT")), None)
+    assert line, p.stdout[-2000:] + p.stderr[-4000:]
+    out = json.loads(line[len("RESULT"):])
+    for page, r in out["pages"].items():
+        assert not r["exceptions"], (page, r["exceptions"])
+        assert not r["new"], (page, r["new"])
+    assert out["frozen"] > 100_000, out
+    assert "skipped" not in json.dumps(out["report"]), out["report"]
