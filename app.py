@@ -3,6 +3,8 @@
 This file is the router and frame (st.navigation + st.Page); pages live in app_pages/, shared UI helpers in ui/,
 and all model logic in mae_core/ (importable without Streamlit).
 """
+from pathlib import Path
+
 import streamlit as st
 
 from ui import warmup
@@ -15,7 +17,9 @@ if not warmup.is_warm():
 
 from ui import gate, state  # noqa: E402
 
-st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=":material/grid_on:", layout="wide")
+# The tab icon ships with the app (inlined as a data: URL): a Material icon here would be fetched from a font CDN.
+ICON = Path(__file__).parent / "assets" / "icon.svg"
+st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=str(ICON), layout="wide")
 
 if not gate.check():
     st.stop()

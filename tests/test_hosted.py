@@ -1,6 +1,7 @@
 """A hosted team demo, end to end: real `streamlit run` servers on loopback ports and Debian's Chromium.
 
 - a cold burst: sessions opening distinct deep links at the same moment on a freshly started server all render;
+- no page makes a request outside the server's own origin;
 - a session waiting for the inference slot sees its place in the queue.
 
 Without Chromium (or Playwright) the tests are skipped, except under CI=true, where they fail (as tests/test_e2e.py).
@@ -71,13 +72,60 @@ def test_a_cold_burst_of_sessions_all_render(family_dir):
         assert [v.title for v in visits] == [bench.TITLES[bench.page_of(link)] for link in COLD_LINKS]
 
 
-# ------------------------------------------------------------------ a server with one inference slot
+@pytest.fixture
+def page(family_dir):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
+        try:
+            yield b.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        finally:
+            b.close()
+
+
+
+# ------------------------------------------------------------------ 3. no request leaves the origin
 @pytest.fixture(scope="module")
 def one_slot_url(family_dir):
     """A server with a single inference slot (the queue test needs one; the others do not mind)."""
     with shot.server({"MAE_CHECKPOINT_DIR": family_dir, "MAE_MAX_CONCURRENT": "1"},
                      log_name="hosted-one-slot.log") as url:
         yield url
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+EVERY_VIEW = ["/", "/reconstruction", "/reconstruction?mask_src=custom", "/sequence_grid", "/attention",
+              "/attention?cmp=patch&mad_over=set", "/ablations?measured=true", "/checkpoints"]
+
+
+def test_no_page_makes_a_request_outside_the_server(one_slot_url, page):
+    """Every request of every page (documents, scripts, fonts, icons, images, websockets) goes to the server itself.
+    Before, the tab icon (page_icon=":material/grid_on:") was fetched from fonts.gstatic.com on every load."""
+    outside, seen = [], []
+
+    def route(r):
+        host = urllib.parse.urlparse(r.request.url).hostname or ""
+        seen.append(r.request.url)
+        if r.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    page.on("websocket", lambda ws: seen.append(ws.url) or (
+        urllib.parse.urlparse(ws.url).hostname not in LOOPBACK and outside.append(ws.url)))
+    for link in EVERY_VIEW:
+        page.goto(one_slot_url + link, wait_until="domcontentloaded")
+        shot.wait_idle(page)
+        page.wait_for_timeout(800)  # charts draw (and would fetch) after the run
+        assert not shot.problems_on(page), (link, shot.problems_on(page))
+    assert len(seen) > 50  # the route saw the app's own traffic
+    assert any(u.startswith("ws://127.0.0.1") for u in seen)
+    assert not outside, sorted(set(outside))
+    icon = page.locator('link[rel~="icon"]').first.get_attribute("href") or ""
+    assert icon.startswith("data:image/svg+xml") or urllib.parse.urlparse(icon).hostname in LOOPBACK | {None}, icon
 
 
 # ------------------------------------------------------------------ 4. a waiting visitor sees the queue
