@@ -21,9 +21,6 @@ from ui import gate, state  # noqa: E402
 ICON = Path(__file__).parent / "assets" / "icon.svg"
 st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=str(ICON), layout="wide")
 
-if not gate.check():
-    st.stop()
-
 # URL paths come from the file names (/reconstruction, /sequence_grid, ...): a link opens that page directly.
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -34,7 +31,11 @@ PAGES = [
     st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:"),
     st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:"),
 ]
-page = st.navigation(PAGES, position="sidebar")
+# The page is resolved before the gate, so a shared link keeps its page and its settings (nothing touches the query
+# parameters before the page runs) through the password form; the menu stays hidden until the password is given.
+page = st.navigation(PAGES, position="sidebar" if gate.passed() else "hidden")
+if not gate.check():
+    st.stop()
 state.begin()
 page.run()
 state.end()  # not reached after st.stop(): the URL then simply keeps its parameters

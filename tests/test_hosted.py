@@ -1,6 +1,7 @@
 """A hosted team demo, end to end: real `streamlit run` servers on loopback ports and Debian's Chromium.
 
 - a cold burst: sessions opening distinct deep links at the same moment on a freshly started server all render;
+- the password gate keeps the requested page and every setting of a shared link;
 - no page makes a request outside the server's own origin;
 - a session waiting for the inference slot sees its place in the queue.
 
@@ -72,6 +73,7 @@ def test_a_cold_burst_of_sessions_all_render(family_dir):
         assert [v.title for v in visits] == [bench.TITLES[bench.page_of(link)] for link in COLD_LINKS]
 
 
+# ------------------------------------------------------------------ 2. the gate keeps shared links
 @pytest.fixture
 def page(family_dir):
     from playwright.sync_api import sync_playwright
@@ -83,6 +85,33 @@ def page(family_dir):
         finally:
             b.close()
 
+
+def _query(url: str) -> dict:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(url).query).items()}
+
+
+def test_the_gate_keeps_the_page_and_every_setting_of_a_shared_link(family_dir, page, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\npassword = "class-of-2024"\n')
+    link = "/reconstruction?ckpt=p16-m1&img=china&seed=7&r=0.5&keep=exact"
+    with shot.server({"MAE_CHECKPOINT_DIR": family_dir}, log_name="gate-test.log",
+                     args=["--secrets.files", str(secrets)]) as url:
+        page.goto(url + link, wait_until="domcontentloaded")
+        shot.wait_idle(page)
+        # nothing of the app before the password: no page, no menu
+        assert page.locator('[data-testid="stMetric"]').count() == 0
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        page.locator('input[type="password"]').fill("class-of-2024")
+        page.get_by_role("button", name="Enter").click()
+        page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+        shot.wait_idle(page)
+        assert not shot.problems_on(page)
+        assert page.locator("h1").first.inner_text().strip() == "Reconstruction"
+        assert urllib.parse.urlparse(page.url).path.rstrip("/").endswith("/reconstruction")
+        q = _query(page.url)
+        assert (q["ckpt"], q["img"], q["seed"], q["r"], q["keep"]) == ("p16-m1", "china", "7", "0.5", "exact"), q
+        caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+        assert "p16-m1" in caption and "china" in caption and "seed=7" in caption and "keep=exact" in caption
 
 
 # ------------------------------------------------------------------ 3. no request leaves the origin
@@ -159,8 +188,6 @@ def test_a_waiting_session_sees_its_place_in_the_queue(one_slot_url, family_dir)
                 assert p.locator('[data-testid="stMetricLabel"]', has_text="masked MSE").count() == 1
         finally:
             b.close()
-
-
 
 
 # ------------------------------------------------------------------ the pieces, without a browser

@@ -24,6 +24,12 @@ def configured_password() -> str | None:
     return str(pw) if pw else None
 
 
+def passed(password: str | None = None) -> bool:
+    """True when there is no gate or this session has given the password (draws nothing)."""
+    expected = configured_password() if password is None else password
+    return not expected or bool(st.session_state.get(_OK))
+
+
 def check(password: str | None = None) -> bool:
     """True when the session may see the app; otherwise draws the password form and returns False."""
     expected = configured_password() if password is None else password
