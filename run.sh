@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:
 #   bash run.sh app  [streamlit args]   set up (first time) and start the dashboard on the embedded checkpoints
-#   bash run.sh test [pytest args]      set up (first time, Chromium included) and run the whole test suite
-# Needs only Python >= 3.10; everything else is installed into .venv (PyPI) and, for the browser tests, Debian's
-# chromium package. Re-running skips installs whose requirement files did not change.
+#   bash run.sh test [pytest args]      set up (first time, Chromium and nginx included) and run the whole test suite
+# Needs only Python >= 3.10; everything else is installed into .venv (PyPI) and, for the browser and deployment
+# tests, Debian's chromium and nginx packages. Re-running skips installs whose requirement files did not change.
 set -euo pipefail
 cd "$(dirname "$0")"
 cmd="${1:-}"; shift || true
@@ -51,13 +51,27 @@ install_chromium() {  # Debian's chromium for the end-to-end browser tests; neve
   fi
 }
 
+install_nginx() {  # Debian's nginx for the loopback test of deploy/ (the test runs its own unprivileged nginx)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && return
+  local SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  if command -v apt-get >/dev/null; then
+    echo "==> installing Debian's nginx (deployment test)"
+    { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; } \
+      || echo "warning: installing nginx failed; the deployment test will say so" >&2
+  else
+    echo "warning: no apt-get: install nginx for the deployment test" >&2
+  fi
+}
+
 case "$cmd" in
   app)
     need_python; make_venv; install_reqs requirements.txt
-    exec "$VENV/bin/python" -m streamlit run app.py "$@"
+    # streamlit run app.py, warmed up (imports, default model and views) before it accepts connections
+    exec "$VENV/bin/python" -m ui.serve "$@"
     ;;
   test)
-    need_python; make_venv; install_reqs requirements-dev.txt; install_chromium
+    need_python; make_venv; install_reqs requirements-dev.txt; install_chromium; install_nginx
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)

@@ -1,0 +1,165 @@
+"""The deployment recipe in deploy/, run on loopback: two dashboard replicas started exactly as
+deploy/mae-explorer@.service starts them, behind Debian's nginx configured by deploy/render.py (unprivileged: every
+file under a temp prefix, free ports).
+
+Checks that both replicas serve correct results through the proxy, that every request of one browser (page,
+websocket, media, and after a reload) stays on one replica, and that nginx serves the frontend bundle itself.
+Needs nginx and Chromium: skipped without them, except under CI=true, where they fail (run.sh installs both).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "deploy" / "mae-explorer@.service"
+_spec = importlib.util.spec_from_file_location("mae_deploy_render", ROOT / "deploy" / "render.py")
+render = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(render)
+_spec = importlib.util.spec_from_file_location("mae_screenshot_deploy", ROOT / "scripts" / "screenshot.py")
+shot = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shot)
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing(msg: str):
+    pytest.fail(msg + " - required under CI") if _ci() else pytest.skip(msg)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                          if Path(p).is_file()), None)
+
+
+def unit_command(port: int, overrides: dict) -> tuple[list[str], dict, Path]:
+    """(argv, environment, working directory) of one replica, read from the systemd unit: %i is the port, and the
+    unit's install folder is this checkout."""
+    text = UNIT.read_text()
+    workdir = re.search(r"^WorkingDirectory=(.+)$", text, re.M).group(1).strip()
+    fill = lambda s: s.replace("%i", str(port)).replace(workdir, str(ROOT))  # noqa: E731
+    env = dict(os.environ)
+    for line in re.findall(r"^Environment=(.+)$", text, re.M):
+        k, v = line.strip().split("=", 1)
+        env[k] = fill(v)
+    env.update(overrides)
+    argv = fill(re.search(r"^ExecStart=(.+)$", text, re.M).group(1).strip()).split()
+    if not Path(argv[0]).is_file():  # no .venv in this checkout: the interpreter running the tests
+        argv[0] = sys.executable
+    return argv, env, ROOT
+
+
+def read_log(path: Path) -> list[dict]:
+    """The access log (deploy/nginx-mae-explorer.conf's mae_replica format) as dicts."""
+    out = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        m = re.search(r'"(\S+) (\S+)[^"]*" (\d+) \d+ upstream=(\S+) key=(\S+)', line)
+        if m:
+            out.append({"method": m[1], "path": m[2], "status": int(m[3]), "upstream": m[4], "key": m[5]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def stack(tiny_family, tmp_path_factory):
+    nginx = nginx_binary()
+    if nginx is None:
+        _missing("nginx is missing: install Debian's nginx package (apt-get install nginx)")
+    if not Path(shot.CHROMIUM).is_file():
+        _missing(f"{shot.CHROMIUM} is missing: install Debian's chromium package")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("playwright is not installed (requirements-dev.txt)")
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    family = str(Path(next(iter(tiny_family.values()))).parent)
+    ports = [shot.free_port(), shot.free_port()]
+    procs, logs = [], []
+    try:
+        for port in ports:
+            argv, env, cwd = unit_command(port, {"MAE_CHECKPOINT_DIR": family})
+            log = open(ROOT / "artifacts" / f"replica-{port}.log", "w")
+            logs.append(log)
+            procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT))
+        for port, proc in zip(ports, procs):
+            shot.wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=240)
+        prefix = tmp_path_factory.mktemp("nginx")
+        listen = shot.free_port()
+        conf = render.standalone(prefix, f"127.0.0.1:{listen}", [str(p) for p in ports])
+        ng = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        procs.append(ng)
+        url = f"http://127.0.0.1:{listen}"
+        shot.wait_healthy(url, ng, timeout=30)
+        yield {"url": url, "replicas": {f"127.0.0.1:{p}" for p in ports}, "log": prefix / "logs" / "access.log",
+               "family": family}
+    finally:
+        for p in reversed(procs):
+            shot.stop(p)
+        for log in logs:
+            log.close()
+
+
+def expected_mse(family: str, seed: int) -> str:
+    """The masked MSE the Reconstruction page must show by default (p8-m2, flower, I=64, p=8, m=2, r=0.75), from the
+    library directly."""
+    from mae_core import assets
+    from mae_core.checkpoints import load_checkpoint
+    from mae_core.images import load_image
+    from mae_core.reconstruct import reconstruct
+
+    model, _ = load_checkpoint(Path(family) / "p8-m2.safetensors")
+    res = reconstruct(model, load_image(assets.DEMO_IMAGES["flower"]), mask_unit=2, mask_ratio=0.75, seed=seed,
+                      keep="blocks", denorm="visible")
+    return f"{res.masked_mse:.4f}"
+
+
+def shown_mse(page) -> str:
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+    shot.wait_idle(page)
+    assert not shot.problems_on(page), shot.problems_on(page)
+    metric = page.locator('[data-testid="stMetric"]', has_text="masked MSE").first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_two_replicas_behind_nginx_serve_correct_results_and_keep_each_browser(stack):
+    from playwright.sync_api import sync_playwright
+
+    want = {seed: expected_mse(stack["family"], seed) for seed in (5, 6)}
+    by_replica = {}
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
+        try:
+            for attempt in range(16):  # new browsers get random keys: stop once both replicas have served one
+                ctx = b.new_context(viewport={"width": 1400, "height": 900})
+                page = ctx.new_page()
+                page.goto(stack["url"] + "/reconstruction?seed=5", wait_until="domcontentloaded")
+                assert shown_mse(page) == want[5]
+                key = next(c["value"] for c in ctx.cookies() if c["name"] == "mae_replica")
+                # a reload with other settings: a new page request and a new websocket from the same browser
+                page.goto(stack["url"] + "/reconstruction?seed=6", wait_until="domcontentloaded")
+                assert shown_mse(page) == want[6]
+                mine = [e for e in read_log(stack["log"]) if e["key"] == key]
+                upstreams = {e["upstream"] for e in mine if e["upstream"] != "-"}
+                assert len(upstreams) == 1, mine  # every proxied request of this browser on one replica
+                assert any(e["path"].startswith("/_stcore/stream") for e in mine)
+                assert any(e["path"].startswith("/media/") for e in mine)
+                by_replica.setdefault(upstreams.pop(), key)
+                ctx.close()
+                if len(by_replica) == 2:
+                    break
+        finally:
+            b.close()
+    assert set(by_replica) == stack["replicas"], by_replica
+    log = read_log(stack["log"])
+    static = [e for e in log if e["path"].startswith("/static/")]
+    assert static and all(e["upstream"] == "-" and e["status"] in (200, 304) for e in static)  # served by nginx
