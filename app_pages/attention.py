@@ -6,7 +6,7 @@ import streamlit as st
 from mae_core import assets
 from mae_core.errors import MAEError
 from mae_core.images import fit_image, image_notes
-from ui import limits, pickers, receptive, render, resources, state
+from ui import limits, pickers, progress, receptive, render, resources, state
 from ui.state import Param
 
 st.title("Attention & receptive field")
@@ -92,9 +92,7 @@ def analyse(c, I, p, query):
     cfg = c.cfg.replace(img_size=(I, I), patch_size=p)
     L = cfg.num_patches
     limits.check_budget(limits.estimate_for_config(cfg, L, L, L, attention_analysis=True), f"I={I}, p={p} (L={L:,})")
-    if limits.LIMITER.busy:
-        st.info("The server is busy; waiting for a free slot...", icon=":material/hourglass_top:")
-    with st.spinner(f"Attention of {c.label} at I={I}, p={p}..."):
+    with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
         res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit)
     return res, resources.prepared(c.model, I, p)[1]
 

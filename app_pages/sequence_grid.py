@@ -6,7 +6,7 @@ import streamlit as st
 from mae_core import assets
 from mae_core.errors import ConfigError, MAEError
 from mae_core.images import image_notes
-from ui import limits, pickers, render, resources, state
+from ui import limits, pickers, progress, render, resources, state
 from ui.state import Param
 
 st.title("Sequence length × mask unit")
@@ -106,29 +106,31 @@ def cell_spec(row, col):
 
 results = {}
 errors = {}
-progress = st.progress(0.0, text="Computing the grid...")
+bar = st.progress(0.0, text="Computing the grid...")
 n = len(rows) * len(cols_v)
-for i, row in enumerate(rows):
-    for j, col in enumerate(cols_v):
-        progress.progress((i * len(cols_v) + j) / n, text=f"Row {i + 1}/{len(rows)}, column {j + 1}/{len(cols_v)}")
-        try:
-            spec = cell_spec(row, col)
-            if isinstance(spec, str):
-                errors[(row, col)] = spec
-                continue
-            path, sha, label, I, p, m = spec
-            model = resources.load(path)[0]
-            cfg = model.cfg.replace(img_size=(I, I), patch_size=p)
-            L = cfg.num_patches
-            limits.check_budget(limits.estimate_for_config(cfg, L, int(L * (1 - r)), L), f"I={I}, p={p}")
-            if not model.cfg.has_decoder:
-                raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
-            results[(row, col)] = resources.reconstruction(
-                str(path), sha, img_hash, img, I, p, m, float(r), int(seed), keep, "visible",
-                target=ck.target if mode == "resampled" else "auto", fit=fit)
-        except MAEError as e:
-            errors[(row, col)] = str(e)
-progress.empty()
+# while a cell waits for an inference slot, the queue notice shows under the bar
+with progress.computing("Computing the grid...", spinner=False):
+    for i, row in enumerate(rows):
+        for j, col in enumerate(cols_v):
+            bar.progress((i * len(cols_v) + j) / n, text=f"Row {i + 1}/{len(rows)}, column {j + 1}/{len(cols_v)}")
+            try:
+                spec = cell_spec(row, col)
+                if isinstance(spec, str):
+                    errors[(row, col)] = spec
+                    continue
+                path, sha, label, I, p, m = spec
+                model = resources.load(path)[0]
+                cfg = model.cfg.replace(img_size=(I, I), patch_size=p)
+                L = cfg.num_patches
+                limits.check_budget(limits.estimate_for_config(cfg, L, int(L * (1 - r)), L), f"I={I}, p={p}")
+                if not model.cfg.has_decoder:
+                    raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
+                results[(row, col)] = resources.reconstruction(
+                    str(path), sha, img_hash, img, I, p, m, float(r), int(seed), keep, "visible",
+                    target=ck.target if mode == "resampled" else "auto", fit=fit)
+            except MAEError as e:
+                errors[(row, col)] = str(e)
+bar.empty()
 
 # ---- approximations first (resampled rows), then the grid
 notes = sorted({n for res in results.values() for n in res.notes if "approximation" in n or "not trained" in n})

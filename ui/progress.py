@@ -8,7 +8,7 @@ the session's script context (as st.spinner's own timer does) but not the cached
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -32,8 +32,9 @@ def wait_text(status, n_slots: int) -> str:
 
 
 @contextmanager
-def computing(text: str, where=None, limiter: Limiter | None = None):
-    """Run the block with a spinner (after 0.5 s) and, while its inference is queued, the queue notice above it."""
+def computing(text: str, where=None, limiter: Limiter | None = None, spinner: bool = True):
+    """Run the block with a spinner (after 0.5 s; spinner=False where the page shows its own progress bar) and,
+    while its inference is queued, the queue notice above it."""
     lim = limiter or LIMITER
     box = (where or st).empty()
     ctx = get_script_run_ctx()
@@ -61,7 +62,7 @@ def computing(text: str, where=None, limiter: Limiter | None = None):
         add_script_run_ctx(watcher, ctx)
         watcher.start()
     try:
-        with (where or st).spinner(text, show_time=True):
+        with (where or st).spinner(text, show_time=True) if spinner else nullcontext():
             yield
     finally:
         stop.set()
