@@ -1,25 +1,37 @@
-"""Fill in deploy/nginx-mae-explorer.conf for this machine.
+"""Fill in deploy/nginx-mae-explorer.conf for this machine, or run the whole recipe locally.
 
     python deploy/render.py site --listen 80 --replicas 8501,8502 > /etc/nginx/conf.d/mae-explorer.conf
     python deploy/render.py standalone --prefix /tmp/mae-nginx --listen 8080 --replicas 8501,8502
         -> /tmp/mae-nginx/nginx.conf, a complete configuration that runs without root:
-           nginx -p /tmp/mae-nginx -c /tmp/mae-nginx/nginx.conf   (stop: nginx -p ... -s quit)
+           nginx -p /tmp/mae-nginx -c /tmp/mae-nginx/nginx.conf
+    python deploy/render.py local --listen 8080 --n 2
+        -> starts 2 replicas exactly as deploy/mae-explorer@.service does (its Environment and ExecStart lines, %i =
+           a free port, the unit's install folder = this checkout) and nginx in front; Ctrl-C stops them all
 
 `site` is the block to include in an existing nginx (Debian's /etc/nginx/conf.d/); `standalone` wraps it in a
-main configuration whose pid file, logs and temporary folders are all under the prefix (a local trial, and the
-test suite's loopback test). Replicas are ports on 127.0.0.1 or host:port.
+main configuration whose pid file, logs and temporary folders are all under the prefix. `local` (local_stack())
+is what tests/test_deploy.py and scripts/load_bench.py --replicas run. Replicas are ports on 127.0.0.1 or host:port.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 SITE_TEMPLATE = HERE / "nginx-mae-explorer.conf"
+UNIT = HERE / "mae-explorer@.service"
 
 
 def streamlit_static() -> Path:
@@ -82,15 +94,125 @@ http {{
     return path
 
 
+# ------------------------------------------------------------------ the recipe, run locally
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                          if Path(p).is_file()), None)
+
+
+def unit_command(port: int, overrides: dict | None = None) -> tuple[list[str], dict, Path]:
+    """(argv, environment, working directory) of one replica, read from the systemd unit: %i is the port, and the
+    unit's install folder is this checkout."""
+    text = UNIT.read_text()
+    workdir = re.search(r"^WorkingDirectory=(.+)$", text, re.M).group(1).strip()
+
+    def fill(v: str) -> str:
+        return v.replace("%i", str(port)).replace(workdir, str(ROOT))
+
+    env = dict(os.environ)
+    for line in re.findall(r"^Environment=(.+)$", text, re.M):
+        k, v = line.strip().split("=", 1)
+        env[k] = fill(v)
+    env.update(overrides or {})
+    argv = fill(re.search(r"^ExecStart=(.+)$", text, re.M).group(1).strip()).split()
+    if not Path(argv[0]).is_file():  # no .venv in this checkout: the interpreter running this
+        argv[0] = sys.executable
+    return argv, env, ROOT
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def local_stack(n: int = 2, listen: int | None = None, env: dict | None = None, prefix: Path | None = None,
+                log_dir: Path | None = None, timeout: float = 240):
+    """n replicas started as the systemd unit starts them, and nginx in front with the standalone configuration,
+    on loopback. Yields {"url", "replicas" (host:port), "pids", "nginx_pid", "access_log"}; stops everything."""
+    nginx = nginx_binary()
+    if nginx is None:
+        raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx)")
+    tmp = None
+    if prefix is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mae-nginx-")
+        prefix = Path(tmp.name)
+    log_dir = Path(log_dir or prefix / "logs")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ports = [free_port() for _ in range(n)]
+    procs, logs = [], []
+    try:
+        for port in ports:
+            argv, penv, cwd = unit_command(port, env)
+            logs.append(open(log_dir / f"replica-{port}.log", "w"))
+            procs.append(subprocess.Popen(argv, cwd=cwd, env=penv, stdout=logs[-1], stderr=subprocess.STDOUT))
+        for port, proc in zip(ports, procs):
+            wait_healthy(f"http://127.0.0.1:{port}", proc, timeout)
+        listen = listen or free_port()
+        conf = standalone(prefix, f"127.0.0.1:{listen}", [str(p) for p in ports])
+        ng = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        procs.append(ng)
+        url = f"http://127.0.0.1:{listen}"
+        wait_healthy(url, ng, 30)
+        yield {"url": url, "replicas": [f"127.0.0.1:{p}" for p in ports], "pids": [p.pid for p in procs[:-1]],
+               "nginx_pid": ng.pid, "access_log": prefix / "logs" / "access.log"}
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+        for f in logs:
+            f.close()
+        if tmp is not None:
+            tmp.cleanup()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("site", "standalone"))
+    ap.add_argument("mode", choices=("site", "standalone", "local"))
     ap.add_argument("--listen", default="80", help="nginx's listen argument: a port or address:port")
     ap.add_argument("--replicas", default="8501,8502", help="comma-separated ports on 127.0.0.1, or host:port")
     ap.add_argument("--access-log", default="/var/log/nginx/mae-explorer.access.log", help="site mode only")
     ap.add_argument("--prefix", help="standalone mode: the folder for nginx.conf, logs, pid and temp files")
+    ap.add_argument("--n", type=int, default=2, help="local mode: how many replicas")
     a = ap.parse_args(argv)
     replicas = [r for r in a.replicas.split(",") if r.strip()]
+    if a.mode == "local":
+        with local_stack(a.n, int(a.listen) if a.listen != "80" else None, log_dir=ROOT / "artifacts") as s:
+            print(f"{s['url']} -> replicas {', '.join(s['replicas'])} (logs in artifacts/); Ctrl-C stops them",
+                  flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0
     if a.mode == "site":
         sys.stdout.write(site(a.listen, replicas, a.access_log))
         return 0

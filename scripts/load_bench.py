@@ -100,10 +100,12 @@ def burst_links(n: int, family: list[str] | None = None) -> list[str]:
 
 
 async def visit(browser, base_url: str, link: str, timeout_s: float = 120.0, settle_s: float = 1.0,
-                viewport=(1400, 900), on_page=None) -> Visit:
-    """Open `link` in a fresh browser context (a new visitor) and wait for its result; returns what was seen."""
+                viewport=(1400, 900), on_page=None, context=None) -> Visit:
+    """Open `link` in a fresh browser context (a new visitor), or in a new tab of `context` (a returning one), and
+    wait for its result; returns what was seen."""
     v = Visit(link=link, expected_title=TITLES.get(page_of(link), "?"))
-    ctx = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    ctx = context or await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = None
     try:
         page = await ctx.new_page()
         if on_page is not None:
@@ -142,7 +144,10 @@ async def visit(browser, base_url: str, link: str, timeout_s: float = 120.0, set
                 break
             await asyncio.sleep(0.1)
     finally:
-        await ctx.close()
+        if context is None:
+            await ctx.close()
+        elif page is not None:
+            await page.close()
     return v
 
 
@@ -187,95 +192,153 @@ def pct(xs, q: float) -> float:
     return xs[k]
 
 
+# ------------------------------------------------------------------ servers under test
+@contextlib.contextmanager
+def serving(kind: str, env: dict, log_name: str):
+    """Yields (base URL, server pids) of a freshly started server:
+    "serve"  python -m ui.serve (warmed up before it listens: bash run.sh app, the deploy/ recipe);
+    "plain"  streamlit run app.py (the first sessions wait for the in-app warm-up);
+    "replicas:N"  N replicas behind nginx, started by deploy/render.py's local_stack as the systemd unit would."""
+    if kind.startswith("replicas"):
+        spec = importlib.util.spec_from_file_location("mae_deploy_render", ROOT / "deploy" / "render.py")
+        render = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(render)
+        n = int(kind.split(":", 1)[1]) if ":" in kind else 2
+        with render.local_stack(n, env=env, log_dir=ROOT / "artifacts") as st_:
+            yield st_["url"], st_["pids"]
+        return
+    with shot.server(env, log_name=log_name, with_process=True, warm=kind == "serve") as (url, proc):
+        yield url, [proc.pid]
+
+
 # ------------------------------------------------------------------ the benchmark
-async def bench_n(n: int, rounds: int, env: dict, seed0: int) -> dict:
-    """A fresh server; `rounds` rounds of n sessions at once on n new URL states; then n cached views."""
-    out = {"n": n, "visits": [], "cold_visits": []}
-    with shot.server(env, log_name=f"load-bench-n{n}.log", with_process=True) as (url, proc):
+async def returning_browsers(browser, url: str, n: int) -> list:
+    """n browsers that have loaded the app once: its frontend bundle is in their HTTP cache, as for every view after
+    a visitor's first."""
+    ctxs = [await browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(n)]
+    for c in ctxs:
+        p = await c.new_page()
+        await p.goto(url + "/checkpoints", wait_until="load")
+        await asyncio.sleep(1)
+        await p.close()
+    return ctxs
+
+
+async def bench_n(n: int, rounds: int, env: dict, seed0: int, kind: str = "serve") -> dict:
+    """A fresh server; `rounds` rounds of n sessions at once on n new URL states (each needs an inference); then
+    the same states again, cached: by new browsers, and by returning browsers."""
+    out = {"n": n, "server": kind, "visits": [], "cold_visits": []}
+    with serving(kind, env, f"load-bench-n{n}.log") as (url, pids):
+        cpu = lambda: sum(cpu_seconds(p) for p in pids)  # noqa: E731
         async with chromium() as browser:
-            cpu0 = cpu_seconds(proc.pid)
             seen = []
+            cpu0 = cpu()
             for r in range(rounds):
                 links = distinct_links(n, seed0 + 1000 * n + 100 * r)
                 vs = await burst(browser, url, links)
                 (out["cold_visits"] if r == 0 else out["visits"]).extend(vs)
                 seen += links
-            cpu1 = cpu_seconds(proc.pid)
-            # the same URL states again in new sessions: every result is cached now
+            cpu1 = cpu()
             cached = []
             for i in range(0, len(seen), n):
                 cached += await burst(browser, url, seen[i:i + n])
-            cpu2 = cpu_seconds(proc.pid)
-            out["cached_visits"] = cached
+            cpu2 = cpu()
+            ctxs = await returning_browsers(browser, url, n)
+            await asyncio.sleep(2)
+            cpu3 = cpu()
+            returning = []
+            for i in range(0, len(seen), n):
+                returning += await asyncio.gather(*(visit(browser, url, link, context=c)
+                                                    for c, link in zip(ctxs, seen[i:i + n])))
+            cpu4 = cpu()
+            for c in ctxs:
+                await c.close()
+        out["cached_visits"], out["returning_visits"] = cached, returning
         out["cpu_per_view_s"] = (cpu1 - cpu0) / max(1, len(seen))
         out["cpu_per_cached_view_s"] = (cpu2 - cpu1) / max(1, len(cached))
-        out["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        out["cpu_per_returning_view_s"] = (cpu4 - cpu3) / max(1, len(returning))
+        out["peak_rss_mb"] = max(peak_rss_mb(p) for p in pids)
+        out["servers"] = len(pids)
     return out
 
 
-async def cold_bursts(count: int, size: int, env: dict) -> list[list[Visit]]:
-    """`count` fresh servers, each opened by `size` sessions at once on distinct deep links."""
+async def cold_bursts(count: int, size: int, env: dict, kind: str = "plain") -> list[list[Visit]]:
+    """`count` fresh servers, each opened by `size` sessions at once on distinct deep links (the moment it answers
+    its health check)."""
     runs = []
     async with chromium() as browser:
         for i in range(count):
-            with shot.server(env, log_name=f"cold-burst-{i}.log") as url:
+            with serving(kind, env, f"cold-burst-{i}.log") as (url, _):
                 runs.append(await burst(browser, url, burst_links(size)))
     return runs
 
 
+def _p(xs, q=None) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "n/a"
+    return f"{(statistics.median(xs) if q is None else pct(xs, q)):.2f} s"
+
+
 def summarise(res: dict) -> str:
-    warm = [v for v in res["visits"] if not v.crashed] or [v for v in res["cold_visits"] if not v.crashed]
-    tr = [v.t_result for v in warm]
-    tt = [v.t_title for v in warm if v.t_title is not None]
-    crashed = sum(v.crashed for v in res["visits"] + res["cold_visits"] + res["cached_visits"])
-    cached = [v.t_result for v in res["cached_visits"] if not v.crashed]
-    return (f"N={res['n']}: time to result p50 {statistics.median(tr):.2f} s / p95 {pct(tr, 95):.2f} s; "
-            f"to title p50 {statistics.median(tt):.2f} s / p95 {pct(tt, 95):.2f} s; "
-            f"cached view to result p50 {statistics.median(cached) if cached else float('nan'):.2f} s; "
-            f"server CPU per view {res['cpu_per_view_s']:.2f} s (computing), "
-            f"{res['cpu_per_cached_view_s']:.2f} s (cached); peak RSS {res['peak_rss_mb']:.0f} MB; "
+    ok = lambda vs: [v for v in vs if not v.crashed]  # noqa: E731
+    warm = ok(res["visits"]) or ok(res["cold_visits"])
+    tr, tt = [v.t_result for v in warm], [v.t_title for v in warm]
+    crashed = sum(v.crashed for k in ("visits", "cold_visits", "cached_visits", "returning_visits") for v in res[k])
+    first = [v.t_result for v in ok(res["cold_visits"])]
+    return (f"N={res['n']}: time to result p50 {_p(tr)} / p95 {_p(tr, 95)}; to title p50 {_p(tt)} / "
+            f"p95 {_p(tt, 95)}\n"
+            f"      first round on the fresh server: time to result p50 {_p(first)} / p95 {_p(first, 95)}\n"
+            f"      cached result, new browser: to result p50 {_p([v.t_result for v in ok(res['cached_visits'])])}; "
+            f"returning browser: p50 {_p([v.t_result for v in ok(res['returning_visits'])])}\n"
+            f"      server CPU per view: {res['cpu_per_view_s']:.3f} s computing, "
+            f"{res['cpu_per_cached_view_s']:.3f} s cached (new browser), "
+            f"{res['cpu_per_returning_view_s']:.3f} s cached (returning browser); "
+            f"peak RSS {res['peak_rss_mb']:.0f} MB (per server process, {res['servers']} process(es)); "
             f"crashed sessions {crashed}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", default="1,4,8", help="concurrent sessions per round, comma-separated")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds per N (the first, on a cold server, is reported "
-                                                           "apart)")
+    ap.add_argument("--n", default="1,4,8", help="concurrent sessions per round, comma-separated ('' to skip)")
+    ap.add_argument("--rounds", type=int, default=4, help="rounds per N; the first, on the fresh server, is "
+                                                           "reported apart")
+    ap.add_argument("--server", default="serve", help="serve (python -m ui.serve, default), plain (streamlit run "
+                                                       "app.py) or replicas:N (N replicas behind nginx, deploy/)")
     ap.add_argument("--bursts", type=int, default=10, help="cold bursts (fresh server each); 0 to skip")
     ap.add_argument("--burst-size", type=int, default=8)
+    ap.add_argument("--burst-server", default="plain", help="server kind for the cold bursts (default plain: the "
+                                                             "sessions themselves trigger the warm-up)")
     ap.add_argument("--checkpoint-dir", help="MAE_CHECKPOINT_DIR (default: the embedded family)")
     ap.add_argument("--json", help="also write every visit to this JSON file")
     a = ap.parse_args(argv)
     (ROOT / "artifacts").mkdir(exist_ok=True)
     env = {"MAE_CHECKPOINT_DIR": a.checkpoint_dir} if a.checkpoint_dir else {}
-    env["MAE_MAX_CONCURRENT"] = os.environ.get("MAE_MAX_CONCURRENT", "1")
-    print(f"{os.cpu_count()} CPUs; MAE_MAX_CONCURRENT={env['MAE_MAX_CONCURRENT']}; "
+    if not a.server.startswith("replicas"):  # the replicas take theirs from the systemd unit
+        env["MAE_MAX_CONCURRENT"] = os.environ.get("MAE_MAX_CONCURRENT", "1")
+    print(f"{os.cpu_count()} CPUs; server {a.server}; MAE_MAX_CONCURRENT={env.get('MAE_MAX_CONCURRENT', 'unit')}; "
           f"family: {a.checkpoint_dir or 'embedded (assets/checkpoints)'}", flush=True)
     report = {"n": [], "bursts": []}
     ns = [int(x) for x in a.n.split(",") if x.strip()]
+    results = {}
     for n in ns:
-        res = asyncio.run(bench_n(n, a.rounds, env, seed0=1000))
+        res = asyncio.run(bench_n(n, a.rounds, env, seed0=1000, kind=a.server))
+        results[n] = res
         print(summarise(res), flush=True)
-        if res["cold_visits"]:
-            cv = [v.t_result for v in res["cold_visits"] if not v.crashed]
-            if cv:
-                print(f"      first round on the fresh server: time to result p50 {statistics.median(cv):.2f} s / "
-                      f"p95 {pct(cv, 95):.2f} s", flush=True)
         report["n"].append({k: ([asdict(v) for v in x] if isinstance(x, list) else x) for k, x in res.items()})
-    if len(ns) > 1 and 1 in ns:
-        med1 = statistics.median(v.t_result for v in (report["n"][ns.index(1)]["visits"] and
-                                                      [Visit(**d) for d in report["n"][ns.index(1)]["visits"]])
-                                 if not v.crashed)
-        for r in report["n"]:
-            vs = [Visit(**d) for d in r["visits"] if d["t_result"] is not None]
-            if vs:
-                print(f"N={r['n']}: p95 / N=1 median = {pct([v.t_result for v in vs], 95) / med1:.1f}x")
+    if 1 in results:
+        base = [v.t_result for v in results[1]["visits"] if not v.crashed]
+        if base:
+            med1 = statistics.median(base)
+            for n, res in results.items():
+                tr = [v.t_result for v in res["visits"] if not v.crashed]
+                if tr:
+                    print(f"N={n}: p95 time to result / N=1 median = {pct(tr, 95) / med1:.1f}x")
     if a.bursts:
-        runs = asyncio.run(cold_bursts(a.bursts, a.burst_size, env))
+        runs = asyncio.run(cold_bursts(a.bursts, a.burst_size, env, kind=a.burst_server))
         for i, run in enumerate(runs):
             bad = [v for v in run if v.crashed]
-            print(f"cold burst {i + 1}: {len(bad)} of {len(run)} sessions crashed"
+            print(f"cold burst {i + 1} ({a.burst_server}): {len(bad)} of {len(run)} sessions crashed"
                   + "".join(f"\n    {v.link}: title {v.title!r}; {'; '.join(v.problems)[:300]}" for v in bad),
                   flush=True)
             report["bursts"].append([asdict(v) for v in run])

@@ -11,16 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "deploy" / "mae-explorer@.service"
 _spec = importlib.util.spec_from_file_location("mae_deploy_render", ROOT / "deploy" / "render.py")
 render = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(render)
@@ -37,28 +32,6 @@ def _missing(msg: str):
     pytest.fail(msg + " - required under CI") if _ci() else pytest.skip(msg)
 
 
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                          if Path(p).is_file()), None)
-
-
-def unit_command(port: int, overrides: dict) -> tuple[list[str], dict, Path]:
-    """(argv, environment, working directory) of one replica, read from the systemd unit: %i is the port, and the
-    unit's install folder is this checkout."""
-    text = UNIT.read_text()
-    workdir = re.search(r"^WorkingDirectory=(.+)$", text, re.M).group(1).strip()
-    fill = lambda s: s.replace("%i", str(port)).replace(workdir, str(ROOT))  # noqa: E731
-    env = dict(os.environ)
-    for line in re.findall(r"^Environment=(.+)$", text, re.M):
-        k, v = line.strip().split("=", 1)
-        env[k] = fill(v)
-    env.update(overrides)
-    argv = fill(re.search(r"^ExecStart=(.+)$", text, re.M).group(1).strip()).split()
-    if not Path(argv[0]).is_file():  # no .venv in this checkout: the interpreter running the tests
-        argv[0] = sys.executable
-    return argv, env, ROOT
-
-
 def read_log(path: Path) -> list[dict]:
     """The access log (deploy/nginx-mae-explorer.conf's mae_replica format) as dicts."""
     out = []
@@ -71,8 +44,7 @@ def read_log(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def stack(tiny_family, tmp_path_factory):
-    nginx = nginx_binary()
-    if nginx is None:
+    if render.nginx_binary() is None:
         _missing("nginx is missing: install Debian's nginx package (apt-get install nginx)")
     if not Path(shot.CHROMIUM).is_file():
         _missing(f"{shot.CHROMIUM} is missing: install Debian's chromium package")
@@ -82,31 +54,9 @@ def stack(tiny_family, tmp_path_factory):
         _missing("playwright is not installed (requirements-dev.txt)")
     (ROOT / "artifacts").mkdir(exist_ok=True)
     family = str(Path(next(iter(tiny_family.values()))).parent)
-    ports = [shot.free_port(), shot.free_port()]
-    procs, logs = [], []
-    try:
-        for port in ports:
-            argv, env, cwd = unit_command(port, {"MAE_CHECKPOINT_DIR": family})
-            log = open(ROOT / "artifacts" / f"replica-{port}.log", "w")
-            logs.append(log)
-            procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT))
-        for port, proc in zip(ports, procs):
-            shot.wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=240)
-        prefix = tmp_path_factory.mktemp("nginx")
-        listen = shot.free_port()
-        conf = render.standalone(prefix, f"127.0.0.1:{listen}", [str(p) for p in ports])
-        ng = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        procs.append(ng)
-        url = f"http://127.0.0.1:{listen}"
-        shot.wait_healthy(url, ng, timeout=30)
-        yield {"url": url, "replicas": {f"127.0.0.1:{p}" for p in ports}, "log": prefix / "logs" / "access.log",
-               "family": family}
-    finally:
-        for p in reversed(procs):
-            shot.stop(p)
-        for log in logs:
-            log.close()
+    with render.local_stack(2, env={"MAE_CHECKPOINT_DIR": family}, prefix=tmp_path_factory.mktemp("nginx"),
+                            log_dir=ROOT / "artifacts") as s:
+        yield {"url": s["url"], "replicas": set(s["replicas"]), "log": s["access_log"], "family": family}
 
 
 def expected_mse(family: str, seed: int) -> str:

@@ -62,7 +62,7 @@ def computing(text: str, where=None, limiter: Limiter | None = None, spinner: bo
         add_script_run_ctx(watcher, ctx)
         watcher.start()
     try:
-        with (where or st).spinner(text, show_time=True) if spinner else nullcontext():
+        with (where or st).spinner(text) if spinner else nullcontext():
             yield
     finally:
         stop.set()
