@@ -1,12 +1,16 @@
 """Load benchmark: N real Chromium sessions at once against a fresh dashboard server, as a class would open it.
 
-    python scripts/load_bench.py [--n 1,4,8] [--rounds 3] [--bursts 10] [--burst-size 8] [--checkpoint-dir DIR]
+    python scripts/load_bench.py [--n 1,4,8] [--rounds 4] [--server serve|plain|replicas:N] [--bursts 10]
+                                 [--burst-size 8] [--burst-server plain] [--checkpoint-dir DIR] [--json FILE]
 
-Prints, for each N: p50 / p95 time to first title and time to result (the Reconstruction metrics on the page) over
-N sessions opened at the same moment on N distinct URL states (new seeds: every session needs its own inference);
-the server's CPU seconds per page view, for views that compute and for views whose result is cached; and the
-server's peak resident memory. Then it starts `--bursts` fresh servers and opens `--burst-size` distinct deep links
-on each at the same moment, counting the sessions that crashed (an exception or error shown, or the wrong page).
+Prints, for each N, on a freshly started server: p50 / p95 time to first title and time to result (the
+Reconstruction metrics on the page) over rounds of N sessions opened at the same moment on N distinct URL states
+(new seeds: every session needs its own inference; the first round, on the fresh server, is reported apart); the
+server's CPU seconds per page view, for views that compute and for views whose result is cached, opened by new
+browsers (which download Streamlit's 9 MB frontend) and by returning ones (frontend in their HTTP cache); and the
+server's peak resident memory (VmHWM) and the machine's load average. Then it starts `--bursts` fresh servers and
+opens `--burst-size` distinct deep links on each at the same moment, counting the sessions that crashed (an
+exception or error shown, the wrong page, or no result).
 
 Uses Debian's Chromium (/usr/bin/chromium) through Playwright, never a downloaded browser, and the embedded
 checkpoint family unless --checkpoint-dir is given. A benchmark that prints figures, not a test; tests/test_hosted.py
@@ -232,8 +236,10 @@ async def bench_n(n: int, rounds: int, env: dict, seed0: int, kind: str = "serve
         cpu = lambda: sum(cpu_seconds(p) for p in pids)  # noqa: E731
         async with chromium() as browser:
             seen = []
-            cpu0 = cpu()
+            out["load_before"] = os.getloadavg()[0]
             for r in range(rounds):
+                if r == 1:  # CPU of computing views: the rounds after the first (cold) one
+                    cpu0 = cpu()
                 links = distinct_links(n, seed0 + 1000 * n + 100 * r)
                 vs = await burst(browser, url, links)
                 (out["cold_visits"] if r == 0 else out["visits"]).extend(vs)
@@ -254,7 +260,8 @@ async def bench_n(n: int, rounds: int, env: dict, seed0: int, kind: str = "serve
             for c in ctxs:
                 await c.close()
         out["cached_visits"], out["returning_visits"] = cached, returning
-        out["cpu_per_view_s"] = (cpu1 - cpu0) / max(1, len(seen))
+        out["cpu_per_view_s"] = (cpu1 - cpu0) / max(1, len(seen) - n)
+        out["load_after"] = os.getloadavg()[0]
         out["cpu_per_cached_view_s"] = (cpu2 - cpu1) / max(1, len(cached))
         out["cpu_per_returning_view_s"] = (cpu4 - cpu3) / max(1, len(returning))
         out["peak_rss_mb"] = max(peak_rss_mb(p) for p in pids)
@@ -295,14 +302,14 @@ def summarise(res: dict) -> str:
             f"{res['cpu_per_cached_view_s']:.3f} s cached (new browser), "
             f"{res['cpu_per_returning_view_s']:.3f} s cached (returning browser); "
             f"peak RSS {res['peak_rss_mb']:.0f} MB (per server process, {res['servers']} process(es)); "
-            f"crashed sessions {crashed}")
+            f"crashed sessions {crashed}; machine load average {res['load_before']:.1f} -> {res['load_after']:.1f}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", default="1,4,8", help="concurrent sessions per round, comma-separated ('' to skip)")
-    ap.add_argument("--rounds", type=int, default=4, help="rounds per N; the first, on the fresh server, is "
-                                                           "reported apart")
+    ap.add_argument("--rounds", type=int, default=4, help="rounds per N (at least 2); the first, on the fresh "
+                                                           "server, is reported apart")
     ap.add_argument("--server", default="serve", help="serve (python -m ui.serve, default), plain (streamlit run "
                                                        "app.py) or replicas:N (N replicas behind nginx, deploy/)")
     ap.add_argument("--bursts", type=int, default=10, help="cold bursts (fresh server each); 0 to skip")
@@ -312,6 +319,8 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint-dir", help="MAE_CHECKPOINT_DIR (default: the embedded family)")
     ap.add_argument("--json", help="also write every visit to this JSON file")
     a = ap.parse_args(argv)
+    if a.rounds < 2:
+        ap.error("--rounds must be at least 2")
     (ROOT / "artifacts").mkdir(exist_ok=True)
     env = {"MAE_CHECKPOINT_DIR": a.checkpoint_dir} if a.checkpoint_dir else {}
     if not a.server.startswith("replicas"):  # the replicas take theirs from the systemd unit
