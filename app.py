@@ -7,15 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import warmup
-
-# A fresh server process imports and warms everything once, before any page code runs (ui/warmup.py says why);
-# sessions arriving meanwhile wait here. `python -m ui.serve` does it before the server accepts connections.
-if not warmup.is_warm():
-    with st.spinner("Starting up: loading the models, once per server..."):
-        warmup.ensure()
-
-from ui import gate, state  # noqa: E402
+from ui import gate, state, warmup
 
 # The tab icon ships with the app (inlined as a data: URL): a Material icon here would be fetched from a font CDN.
 ICON = Path(__file__).parent / "assets" / "icon.svg"
@@ -34,6 +26,12 @@ PAGES = [
 # The page is resolved before the gate, so a shared link keeps its page and its settings (nothing touches the query
 # parameters before the page runs) through the password form; the menu stays hidden until the password is given.
 page = st.navigation(PAGES, position="sidebar" if gate.passed() else "hidden")
+# A fresh server process imports and warms everything once, before any page code runs (ui/warmup.py says why);
+# sessions arriving meanwhile wait here. `python -m ui.serve` does it before the server accepts connections.
+models = warmup.needs_models(page)
+if not warmup.is_warm(models):
+    with st.spinner("Starting up: loading the libraries and models, once per server..."):
+        warmup.ensure(models)
 if not gate.check():
     st.stop()
 state.begin()

@@ -199,6 +199,9 @@ elif step == 5:
             shown.append((n, L.image_of(D[f"recon/{n}/pasted"], 192), float(mt[0]), int(mt[3]), int(mt[2])))
         gauss = float(D["recon/p16-m1/metrics"][7])
     else:
+        from ui import warmup
+
+        warmup.ensure()  # the model stage, once per process, before this session imports torch (ui/warmup.py)
         from ui import resources
 
         with render.guard():

@@ -253,12 +253,17 @@ sys.path.insert(0, os.getcwd())
 from streamlit.testing.v1 import AppTest
 AppTest.from_string("import streamlit as st\nst.write('x')").run()  # the test harness's own imports
 from ui import warmup
-warmup.ensure()
+models = sys.argv[1] == "full"
+warmup.ensure(models=models)
 before = set(sys.modules)
-out = {"frozen": gc.get_freeze_count(), "report": {k: str(v) for k, v in warmup.report.items()}, "pages": {}}
-for page, query in [("home", {}), ("reconstruction", {}), ("reconstruction", {"mask_src": "custom"}),
-                    ("sequence_grid", {}), ("attention", {"cmp": "patch", "mad_over": "set"}),
-                    ("ablations", {"measured": "true"}), ("checkpoints", {})]:
+out = {"frozen": gc.get_freeze_count(), "report": {k: str(v) for k, v in warmup.report.items()}, "pages": {},
+       "torch": "torch" in sys.modules}
+views = [("lesson", {"step": str(k)}) for k in range(1, 9)]
+if models:
+    views += [("home", {}), ("reconstruction", {}), ("reconstruction", {"mask_src": "custom"}),
+              ("sequence_grid", {}), ("attention", {"cmp": "patch", "mad_over": "set"}),
+              ("ablations", {"measured": "true"}), ("checkpoints", {})]
+for page, query in views:
     at = AppTest.from_file(os.path.abspath("app.py"), default_timeout=300)
     at.query_params.update(query)
     at.switch_page(f"app_pages/{page}.py")
@@ -270,15 +275,16 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def test_after_the_warm_up_no_page_imports_anything(tiny_family):
+@pytest.mark.parametrize("stage", ["full", "light"])
+def test_after_the_warm_up_no_page_imports_anything(tiny_family, stage):
     """The root of the cold-start crash: nothing may be imported for the first time while sessions run. In a fresh
     interpreter, after ui.warmup.ensure(), opening every page imports no module, and the long-lived objects are
-    frozen out of the per-run garbage collection."""
+    frozen out of the per-run garbage collection. The light stage (no torch) covers the Lesson's default steps."""
     import json
     import subprocess
 
     env = {**os.environ, "MAE_CHECKPOINT_DIR": str(Path(next(iter(tiny_family.values()))).parent)}
-    p = subprocess.run([sys.executable, "-c", WARM_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-c", WARM_PROBE, stage], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=600)
     line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT")), None)
     assert line, p.stdout[-2000:] + p.stderr[-4000:]
@@ -286,5 +292,6 @@ def test_after_the_warm_up_no_page_imports_anything(tiny_family):
     for page, r in out["pages"].items():
         assert not r["exceptions"], (page, r["exceptions"])
         assert not r["new"], (page, r["new"])
-    assert out["frozen"] > 100_000, out
+    assert out["frozen"] > (100_000 if stage == "full" else 50_000), out
+    assert out["torch"] == (stage == "full")
     assert "skipped" not in json.dumps(out["report"]), out["report"]

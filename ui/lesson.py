@@ -238,6 +238,9 @@ def restore_figure(steps: dict, grid: tuple, title: str):
 
 def live_steps(grid, m: int, r: float, seed: int) -> dict:
     """The masking steps for settings the data does not hold (imports torch via mae_core.masking)."""
+    from ui import warmup
+
+    warmup.ensure()  # torch and the model code, once per process, before the first import from a session
     from mae_core.masking import shuffle_steps
 
     s = shuffle_steps(grid, m, r, seed)

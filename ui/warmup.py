@@ -6,10 +6,12 @@ waiting for an import in progress (`get_module("pandas", should_load=False)`): a
 another was still importing pandas crashed with "partially initialized module 'pandas' has no attribute 'Series'".
 Import locks cannot prevent that, so nothing may be imported for the first time while sessions run.
 
-`ensure()` is therefore the first thing app.py does. The first caller in a process imports and exercises, under a
-process-wide lock, everything the pages use (the libraries, their lazily loaded parts, the default checkpoint and
-the default views); every other session waits on the same lock and then finds it all ready. `python -m ui.serve`
-calls it at server start, before the server accepts a connection, so no visitor waits for it at all.
+`ensure()` is therefore what app.py does before any page runs. The first caller in a process imports and exercises,
+under a process-wide lock, everything the pages use (the libraries, their lazily loaded parts, the default
+checkpoint and the default views); every other session waits on the same lock and then finds it all ready.
+`python -m ui.serve` calls it at server start, before the server accepts a connection, so no visitor waits at all.
+There are two stages: a light one (everything but torch) and the model stage. Pages whose first paint runs no model
+(the Lesson) wait only for the light stage, and their code calls `ensure()` before it reaches for a model.
 
 It ends with `gc.freeze()`: the hundreds of thousands of long-lived objects the imports create (torch, plotly,
 pandas) are moved out of the cyclic collector's reach. Streamlit runs a full `gc.collect(2)` after every script run
@@ -27,39 +29,56 @@ import time
 log = logging.getLogger(__name__)
 
 # Everything a page may import, directly or through the libraries (plotly and Streamlit look several of these up in
-# sys.modules without importing them), in dependency order.
-MODULES = (
+# sys.modules without importing them), in dependency order. LIGHT: no torch; MODELS: torch and what uses it.
+LIGHT = (
     "numpy", "pandas", "pyarrow", "narwhals",
     "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "PIL.JpegImagePlugin",
-    "plotly", "plotly.graph_objects", "plotly.io", "plotly.colors", "plotly.tools",
-    "torch", "torch.nn.functional", "timm", "safetensors", "safetensors.torch",
+    "plotly", "plotly.graph_objects", "plotly.io", "plotly.colors", "plotly.tools", "plotly.subplots",
+    "safetensors",
     "streamlit.dataframe_util", "streamlit.elements.plotly_chart", "streamlit.elements.arrow",
     "streamlit.elements.lib.image_utils", "streamlit.elements.lib.column_config_utils", "streamlit.material_icon_names",
-    "mae_core.errors", "mae_core.assets", "mae_core.geometry", "mae_core.masking", "mae_core.images",
-    "mae_core.model", "mae_core.ourformat", "mae_core.checkpoints", "mae_core.reconstruct", "mae_core.attention",
-    "mae_core.ablations",
-    "ui.state", "ui.gate", "ui.limits", "ui.render", "ui.paint", "ui.resources", "ui.pickers", "ui.views",
-    "ui.progress",
+    "mae_core.errors", "mae_core.assets", "mae_core.geometry", "mae_core.ablations", "mae_core.catalogue",
+    "ui.state", "ui.gate", "ui.render", "ui.paint", "ui.lesson", "ui.quotes", "ui.receptive", "ui.uploads",
 )
-OPTIONAL_MODULES = ("skimage.data",)  # the attention page's image set; absent without scikit-image
+MODELS = (
+    "torch", "torch.nn.functional", "timm", "safetensors.torch",
+    "mae_core.images", "mae_core.masking", "mae_core.model", "mae_core.ourformat", "mae_core.checkpoints",
+    "mae_core.reconstruct", "mae_core.attention", "mae_core.receptive_field",
+    "ui.limits", "ui.progress", "ui.resources", "ui.presets", "ui.pickers", "ui.catalogue_picker", "ui.views",
+)
+OPTIONAL = ("skimage.data",)  # the attention page's image set; absent without scikit-image
+# Pages whose first paint runs no model (their defaults are precomputed data; tests/test_lesson.py checks that torch
+# is not imported): a session on one of them waits only for the light stage.
+MODEL_FREE_PAGES = ("lesson",)
 
-_lock = threading.Lock()
-_done = threading.Event()
-report: dict = {}  # what the warm-up did and how long each step took (shown by `python -m ui.serve --check`)
+_light_lock, _models_lock = threading.Lock(), threading.Lock()
+_light, _models = threading.Event(), threading.Event()
+report: dict = {}  # what the warm-up did and how long each step took (printed by `python -m ui.serve`)
 
 
-def is_warm() -> bool:
-    return _done.is_set()
+def needs_models(page) -> bool:
+    """Whether a page (st.navigation's StreamlitPage) needs the model stage before it runs."""
+    return getattr(page, "url_path", "") not in MODEL_FREE_PAGES
 
 
-def ensure(views: bool = True) -> dict:
-    """Warm this process once (thread-safe; callers during the warm-up wait for it). Returns the report."""
-    if _done.is_set():
-        return report
-    with _lock:
-        if not _done.is_set():
-            _warm(views)
-            _done.set()
+def is_warm(models: bool = True) -> bool:
+    return (_models if models else _light).is_set()
+
+
+def ensure(models: bool = True) -> dict:
+    """Warm this process once (thread-safe; callers during the warm-up wait for it): the light stage (everything
+    but torch), and with models=True the model stage too (torch and the code that uses it, the default checkpoint
+    and views). Returns the report. Code that goes from a model-free page to a model calls ensure() first."""
+    if not _light.is_set():
+        with _light_lock:
+            if not _light.is_set():
+                _warm_light()
+                _light.set()
+    if models and not _models.is_set():
+        with _models_lock:
+            if not _models.is_set():
+                _warm_models()
+                _models.set()
     return report
 
 
@@ -75,14 +94,22 @@ def _step(name: str, fn, required: bool = False) -> None:
         log.warning("warm-up step %s skipped: %s", name, report[name])
 
 
-def _import_all() -> None:
-    for m in MODULES:
+def _import(names) -> None:
+    for m in names:
         importlib.import_module(m)
-    for m in OPTIONAL_MODULES:
-        try:
-            importlib.import_module(m)
-        except ImportError:
-            pass
+
+
+def _graph_objects() -> None:
+    """Every plotly graph-object class. plotly imports each trace type and each nested property class (bar.marker,
+    layout.legend.title...) the first time a figure uses it, ~1,500 modules in all: importing them here (1 s, ~45
+    MB) covers every figure any page builds, instead of a list that the next chart would outgrow."""
+    import pkgutil
+
+    import plotly.graph_objs as go
+
+    for m in pkgutil.walk_packages(go.__path__, "plotly.graph_objs.", onerror=lambda name: None):
+        if not m.name.startswith("plotly.graph_objs._figurewidget"):  # needs Jupyter's ipywidgets
+            importlib.import_module(m.name)
 
 
 def _exercise_libraries() -> None:
@@ -141,6 +168,14 @@ def _exercise_libraries() -> None:
     for f in figs:
         pio.to_json(plotly.tools.return_figure_from_figure_or_data(f, validate_figure=True), validate=False)
     assets.image_set()
+    # slide-ready downloads: PIL's FreeType fonts, text layout
+    from ui import render
+
+    render.png_bytes(render.slide(render.montage([np.zeros((8, 8, 3))], ["x"]), "title", "subtitle"))
+    # the Lesson's precomputed data (an .npz: zipfile and its codecs), into its cache
+    from ui import lesson
+
+    lesson.data()
 
 
 def _default_model_and_views() -> None:
@@ -151,15 +186,34 @@ def _default_model_and_views() -> None:
     views.warm_defaults()
 
 
-def _warm(views: bool) -> None:
-    t0 = time.perf_counter()
-    _step("imports", _import_all, required=True)
-    _step("libraries", _exercise_libraries, required=True)
-    if views:
-        _step("default views", _default_model_and_views)
+def _optional() -> None:
+    for m in OPTIONAL:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            pass
+
+
+def _freeze(stage: str, t0: float) -> None:
     # Collect what the warm-up left behind, then take everything alive now out of the cyclic collector's scans.
     gc.collect()
     gc.freeze()
     report["frozen objects"] = gc.get_freeze_count()
-    report["total"] = round(time.perf_counter() - t0, 3)
-    log.info("warm-up done in %.1f s: %s", report["total"], report)
+    report[f"{stage} total"] = round(time.perf_counter() - t0, 3)
+    log.info("warm-up (%s) done in %.1f s: %s", stage, report[f"{stage} total"], report)
+
+
+def _warm_light() -> None:
+    t0 = time.perf_counter()
+    _step("light imports", lambda: _import(LIGHT), required=True)
+    _step("plotly graph objects", _graph_objects, required=True)
+    _step("optional imports", _optional)
+    _step("libraries", _exercise_libraries, required=True)
+    _freeze("light", t0)
+
+
+def _warm_models() -> None:
+    t0 = time.perf_counter()
+    _step("model imports", lambda: _import(MODELS), required=True)
+    _step("default views", _default_model_and_views)
+    _freeze("models", t0)
