@@ -89,7 +89,7 @@ def burst_links(n: int, family: list[str] | None = None) -> list[str]:
     fam = family or ["p8-m2", "p16-m1", "p8-m1"]
     base = [f"/reconstruction?ckpt={fam[0]}&img=china&seed=11",
             "/attention?img=flower",
-            f"/sequence_grid?seed=3&img=china",
+            "/sequence_grid?seed=3&img=china",
             "/checkpoints",
             f"/reconstruction?ckpt={fam[1 % len(fam)]}&img=flower&seed=12",
             "/ablations?measured=true",
