@@ -113,3 +113,35 @@ def test_two_replicas_behind_nginx_serve_correct_results_and_keep_each_browser(s
     log = read_log(stack["log"])
     static = [e for e in log if e["path"].startswith("/static/")]
     assert static and all(e["upstream"] == "-" and e["status"] in (200, 304) for e in static)  # served by nginx
+
+
+def test_nginx_lets_through_every_upload_that_streamlit_accepts():
+    """nginx's body limit sits above Streamlit's server.maxUploadSize (.streamlit/config.toml): a file the app may
+    receive is refused by the app itself, with a message in the page, never by the proxy with a bare 413. (It was
+    210 MB against Streamlit's 2048 MB.) No nginx needed: this reads the rendered configuration."""
+    config = (ROOT / ".streamlit" / "config.toml").read_text()  # (tomllib is Python 3.11+; the project runs on 3.10)
+    max_upload_mb = int(re.search(r"^\s*maxUploadSize\s*=\s*(\d+)", config, re.M).group(1))
+    text = render.site("8080", ["8501", "8502"], static_root=Path("/tmp"))
+    limits = re.findall(r"^\s*client_max_body_size\s+(\d+)([kmg]?);", text, re.M | re.I)
+    assert limits, "no client_max_body_size in the site"
+    scale = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}
+    for number, unit in limits:
+        # above, not equal: the multipart envelope of an upload adds a few hundred bytes to the file itself
+        assert int(number) * scale[unit.lower()] > max_upload_mb, (number + unit, max_upload_mb)
+
+
+def test_replicas_run_the_hosted_profile(monkeypatch):
+    """Each replica that deploy/ starts (from the systemd unit) reads no server path typed by a visitor and starts
+    no download, whatever the operator's shell had set."""
+    from mae_core import fetch
+    from ui import resources
+
+    argv, env, cwd = render.unit_command(8501, None)
+    assert argv[1:4] == ["-m", "ui.serve", "--server.port"] and argv[4] == "8501" and cwd == ROOT
+    assert env["MAE_MAX_CONCURRENT"] == "1" and env["OMP_NUM_THREADS"] == "1"
+    for k in ("MAE_ALLOW_LOCAL_PATHS", "MAE_ALLOW_DOWNLOADS"):
+        monkeypatch.setenv(k, "1")
+    argv, env, _ = render.unit_command(8501, None)
+    for k in ("MAE_ALLOW_LOCAL_PATHS", "MAE_ALLOW_DOWNLOADS"):
+        monkeypatch.setenv(k, env[k])
+    assert not resources.local_paths_allowed() and not fetch.downloads_allowed()
