@@ -624,6 +624,9 @@ def test_display_frame_shows_no_none_or_placeholder(shipped):
     assert "None" not in text and ab.NOT_RECORDED not in text and "nan" not in text.lower().split(",")
     assert "origin" not in df.columns and "arxiv_version" not in df.columns  # never recorded: the column goes
     assert all(df[c].astype(str).str.len().max() > 0 for c in df.columns)  # only columns that hold something
+    import pyarrow as pa
+
+    pa.Table.from_pandas(df)  # st.dataframe's conversion: a column mixing numbers and "" raised ArrowTypeError
 
 
 def test_log_axis_with_many_points_gets_round_ticks_not_one_per_point():

@@ -371,7 +371,13 @@ def to_display_frame(rows, columns: Iterable[str] | None = None):
 
     cols = [c for c in (columns or COLUMNS) if any(r.get(c) not in (None, "", NOT_RECORDED) for r in rows)]
     data = [{c: ("" if r.get(c) is None or r.get(c) == NOT_RECORDED else r.get(c)) for c in cols} for r in rows]
-    return pd.DataFrame(data, columns=cols).astype(object).where(lambda d: d.notna(), "")
+    df = pd.DataFrame(data, columns=cols).astype(object).where(lambda d: d.notna(), "")
+    # one type per column, as Arrow (st.dataframe) needs: a column of numbers with blank cells becomes text
+    # (a number next to "" made Streamlit log an ArrowTypeError and fall back on every view)
+    for c in df.columns:
+        if len({type(v) for v in df[c]}) > 1:
+            df[c] = [_fmt(v) if v != "" else "" for v in df[c]]
+    return df
 
 
 def _fmt(v) -> str:
