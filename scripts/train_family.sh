@@ -12,7 +12,10 @@ set -euo pipefail
 out=$1 steps=$2 batch=$3 data=$4
 shift 4
 mkdir -p "$out"
-py=${PYTHON:-python3}
+# the project venv when there is one (bash run.sh makes it), else python3 (a GPU machine's own torch)
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"  # python -m mae_core from any folder
+if [ -x "$root/.venv/bin/python" ]; then py=${PYTHON:-$root/.venv/bin/python}; else py=${PYTHON:-python3}; fi
 warmup=$(( steps / 20 ))
 for m in "$@"; do
   # shellcheck disable=SC2086
