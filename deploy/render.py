@@ -20,18 +20,20 @@ import getpass
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SITE_TEMPLATE = HERE / "nginx-mae-explorer.conf"
 UNIT = HERE / "mae-explorer@.service"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ui.serve import free_port, stop, wait_healthy  # noqa: E402
 
 
 def streamlit_static() -> Path:
@@ -120,38 +122,6 @@ def unit_command(port: int, overrides: dict | None = None) -> tuple[list[str], d
     return argv, env, ROOT
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
-        time.sleep(0.25)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def local_stack(n: int = 2, listen: int | None = None, env: dict | None = None, prefix: Path | None = None,
                 log_dir: Path | None = None, timeout: float = 240):
@@ -186,7 +156,7 @@ def local_stack(n: int = 2, listen: int | None = None, env: dict | None = None, 
                "nginx_pid": ng.pid, "access_log": prefix / "logs" / "access.log"}
     finally:
         for p in reversed(procs):
-            _stop(p)
+            stop(p)
         for f in logs:
             f.close()
         if tmp is not None:

@@ -10,54 +10,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ui.serve import free_port, stop, wait_healthy  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 # url path -> screenshot name (app.py's pages; their URL paths are the file names)
 PAGES = {"": "home", "lesson": "lesson", "reconstruction": "reconstruction", "sequence_grid": "sequence_grid",
          "attention": "attention", "ablations": "ablations", "checkpoints": "checkpoints"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 90.0) -> None:
-    """Poll <url>/_stcore/health until it answers 200 (RuntimeError if the process exits or time runs out)."""
-    deadline = time.time() + timeout
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
-        time.sleep(0.25)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Terminate a process this script started (kill it if it does not exit within 10 s)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -10,8 +10,11 @@ reverse proxy or a service manager can wait for that). `bash run.sh app` and the
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -24,6 +27,43 @@ class _DropMessage(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return self.text not in record.getMessage()
+
+
+# ---- for whoever starts a server process (scripts/screenshot.py, deploy/render.py, the tests)
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 90.0) -> None:
+    """Poll <url>/_stcore/health until it answers 200 (RuntimeError if the process exits or time runs out)."""
+    deadline = time.time() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(map(str, proc.args[:3]))} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process we started (kill it if it does not exit within 10 s)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def main(argv=None) -> int:
