@@ -17,7 +17,6 @@ What it stores (one compressed .npz, numbers and small uint8 images only):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -36,11 +35,10 @@ COMMAND = "python scripts/lesson_data.py"
 
 
 def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The checkpoint's content hash, as CheckpointInfo.sha256 and the README images' settings record it."""
+    from mae_core.checkpoints import file_sha256
+
+    return file_sha256(path)
 
 
 def _u8(arr01) -> np.ndarray:

@@ -50,7 +50,31 @@ def tiny_family(tmp_path_factory):
     return write_tiny_family(tmp_path_factory.mktemp("family"))
 
 
+@pytest.fixture(scope="module")
+def family_env(tiny_family):
+    """MAE_CHECKPOINT_DIR -> the tiny family for the requesting module only (restored afterwards); -> name -> path.
+    The dashboard test modules use it for every test (pytestmark usefixtures)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAE_CHECKPOINT_DIR", str(Path(next(iter(tiny_family.values()))).parent))
+        yield tiny_family
+
+
+def randomise(module, seed: int):
+    """Every parameter random (LayerNorm weights around 1), except the fixed sin-cos position tables; -> module
+    in eval mode."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "pos_embed" in name or "position_embeddings" in name:
+                continue
+            noise = torch.randn(p.shape, generator=g) * 0.2
+            p.copy_(noise + 1.0 if ("norm" in name and name.endswith("weight")) else noise)
+    return module.eval()
+
+
 def shipped_family() -> dict:
-    """The real embedded checkpoints under assets/checkpoints/ that exist now (trained by the lead)."""
+    """The real embedded checkpoints under assets/checkpoints/ that exist now (trained by our own command)."""
     d = ROOT / "assets" / "checkpoints"
     return {n: d / f"{n}.safetensors" for n in TINY_FAMILY if (d / f"{n}.safetensors").is_file()}

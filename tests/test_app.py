@@ -34,17 +34,7 @@ RECON = "app_pages/reconstruction.py"
 TIMEOUT = 180
 
 
-@pytest.fixture(scope="module", autouse=True)
-def family_env(tiny_family):
-    """MAE_CHECKPOINT_DIR -> the tiny family for this module only (restored afterwards)."""
-    folder = str(Path(next(iter(tiny_family.values()))).parent)
-    old = os.environ.get("MAE_CHECKPOINT_DIR")
-    os.environ["MAE_CHECKPOINT_DIR"] = folder
-    yield tiny_family
-    if old is None:
-        os.environ.pop("MAE_CHECKPOINT_DIR", None)
-    else:
-        os.environ["MAE_CHECKPOINT_DIR"] = old
+pytestmark = pytest.mark.usefixtures("family_env")
 
 
 def open_page(page: str | None = None, query: dict | None = None, secrets: dict | None = None) -> AppTest:

@@ -16,6 +16,7 @@ transformers = pytest.importorskip("transformers")
 from safetensors.torch import save_file  # noqa: E402
 from transformers import ViTMAEConfig, ViTMAEForPreTraining  # noqa: E402
 
+from conftest import randomise  # noqa: E402
 from mae_core.checkpoints import (detect_hf_naming, hf_config_for, load_checkpoint,  # noqa: E402
                                   to_hf_state_dict)
 from mae_core.geometry import sincos_pos_embed_2d  # noqa: E402
@@ -25,18 +26,6 @@ from mae_core.model import MAEConfig, build_model  # noqa: E402
 ATOL = 1e-5
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=48, decoder_depth=2,
             decoder_num_heads=4)
-
-
-def randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Every parameter random (LayerNorm weights around 1), except the fixed sin-cos position tables."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if "pos_embed" in name or "position_embeddings" in name:
-                continue
-            noise = torch.randn(p.shape, generator=g) * 0.2
-            p.copy_(noise + 1.0 if ("norm" in name and name.endswith("weight")) else noise)
-    return module.eval()
 
 
 def our_model(seed=0, **kw) -> torch.nn.Module:

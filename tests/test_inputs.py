@@ -99,15 +99,12 @@ def hf_model_with_own_decoder_ratio(seed=3):
     transformers = pytest.importorskip("transformers")
     from mae_core.geometry import sincos_pos_embed_2d
 
+    from conftest import randomise
+
     torch.manual_seed(seed)
-    hf = transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**HF_TINY, attn_implementation="eager"))
-    g = torch.Generator().manual_seed(seed)
+    hf = randomise(transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**HF_TINY, attn_implementation="eager")),
+                   seed)
     with torch.no_grad():
-        for name, p in hf.named_parameters():
-            if "position_embeddings" in name or "decoder_pos_embed" in name:
-                continue
-            noise = torch.randn(p.shape, generator=g) * 0.2
-            p.copy_(noise + 1.0 if ("norm" in name and name.endswith("weight")) else noise)
         hf.vit.embeddings.position_embeddings.copy_(torch.from_numpy(sincos_pos_embed_2d(32, 4))[None])
         hf.decoder.decoder_pos_embed.copy_(torch.from_numpy(sincos_pos_embed_2d(48, 4))[None])
     return hf.eval()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -21,16 +19,7 @@ INTERNALS = ("PytorchStreamReader", "SafetensorError", "RuntimeError", "Unpickli
              "Traceback", "UnidentifiedImageError")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def family_env(tiny_family):
-    folder = str(Path(next(iter(tiny_family.values()))).parent)
-    old = os.environ.get("MAE_CHECKPOINT_DIR")
-    os.environ["MAE_CHECKPOINT_DIR"] = folder
-    yield tiny_family
-    if old is None:
-        os.environ.pop("MAE_CHECKPOINT_DIR", None)
-    else:
-        os.environ["MAE_CHECKPOINT_DIR"] = old
+pytestmark = pytest.mark.usefixtures("family_env")
 
 
 def open_page(page=None, query=None) -> AppTest:

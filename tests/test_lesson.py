@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +24,7 @@ lesson_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lesson_data)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def family_env(tiny_family):
-    """The pages run on the tiny random family (the lesson's precomputed figures are the shipped family's)."""
-    folder = str(Path(next(iter(tiny_family.values()))).parent)
-    old = os.environ.get("MAE_CHECKPOINT_DIR")
-    os.environ["MAE_CHECKPOINT_DIR"] = folder
-    yield tiny_family
-    if old is None:
-        os.environ.pop("MAE_CHECKPOINT_DIR", None)
-    else:
-        os.environ["MAE_CHECKPOINT_DIR"] = old
+pytestmark = pytest.mark.usefixtures("family_env")  # the pages run on the tiny random family; the lesson's precomputed figures are the shipped family's
 
 
 def open_page(page=None, query=None, at: AppTest | None = None) -> AppTest:
