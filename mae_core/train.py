@@ -99,7 +99,7 @@ def load_training_set(data: str = "skimage", photo_short_side: int = 512, dest=N
 class CropSampler:
     """RandomResizedCrop (scale 0.2-1, bicubic, MAE's recipe) + horizontal flip, ImageNet-normalised.
 
-    ``batch(n, step=s)`` draws from a generator seeded by (seed, s): a step's batch is the same whichever process
+    ``batch(n, step)`` draws from generators seeded by (seed, step): a step's batch is the same whichever process
     makes it, so data-loading workers and resumed runs see exactly the batches of a plain run."""
 
     def __init__(self, images, size: int, seed: int, scale=(0.2, 1.0)):
@@ -107,18 +107,15 @@ class CropSampler:
 
         self.images = images
         self.seed = seed
-        self.rng = random.Random(seed)
-        torch.manual_seed(seed)
         self.tf = v2.Compose([v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC,
                                                    antialias=True), v2.RandomHorizontalFlip()])
         self.mean = torch.from_numpy(IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.from_numpy(IMAGENET_STD).view(3, 1, 1)
 
-    def batch(self, n: int, step: int | None = None) -> torch.Tensor:
-        if step is not None:  # torchvision's transforms draw from torch's global generator
-            self.rng = random.Random(self.seed * 1_000_003 + step)
-            torch.manual_seed(self.seed * 1_000_003 + step)
-        crops = [self.tf(self.images[self.rng.randrange(len(self.images))]) for _ in range(n)]
+    def batch(self, n: int, step: int) -> torch.Tensor:
+        rng = random.Random(self.seed * 1_000_003 + step)
+        torch.manual_seed(self.seed * 1_000_003 + step)  # torchvision's transforms draw from torch's global generator
+        crops = [self.tf(self.images[rng.randrange(len(self.images))]) for _ in range(n)]
         x = torch.stack(crops).float() / 255.0
         return (x - self.mean) / self.std
 

@@ -67,7 +67,7 @@ def test_interrupted_training_resumes(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = train_mod.CropSampler.batch
 
-    def flaky(self, n, step=None):
+    def flaky(self, n, step):
         calls["n"] += 1
         if calls["n"] == 8:
             raise KeyboardInterrupt("simulated interruption")
