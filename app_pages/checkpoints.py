@@ -39,12 +39,13 @@ FAMILY_COLUMNS = {
 fam = resources.family()
 st.subheader("Embedded family")
 if fam:
-    rows, archs = [], set()
+    rows, archs, n_data = [], set(), set()
     for name, path in fam.items():
         with render.guard():
             fam_info = resources.inspect(path)
             rows.append(summary_row(name, fam_info))
             archs.add(fam_info.arch_name.split("/")[0])
+            n_data.add(len((fam_info.training or {}).get("training_data") or []))
     shared = {}
     if len(rows) > 1:  # a value every row shares goes to the caption, so the table stays narrow and readable
         for k in list(rows[0]):
@@ -58,7 +59,9 @@ if fam:
                "budget; only the paper's variables (p and the training mask unit) differ"
                + ("" if not shared else " (all: " + ", ".join(
                    f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in shared.items()) + ")")
-               + ". Trained on the photographs shipped with scikit-image; the demo images are held out. "
+               + (f". Trained on the same {n_data.pop()} photographs (each checkpoint's metadata lists them)"
+                  if len(n_data) == 1 and 0 not in n_data else "")
+               + "; the demo images are held out. "
                f"Folder: `{resources.family_dir()}`.")
 else:
     st.info(f"No embedded checkpoints in `{resources.family_dir()}` yet.")

@@ -669,6 +669,7 @@ def test_no_gate_without_a_secret():
 # ------------------------------------------------------------------ the real shipped checkpoints
 def test_real_embedded_family_when_present():
     from conftest import shipped_family
+    from mae_core.checkpoints import load_checkpoint
 
     real = shipped_family()
     if len(real) < 3:
@@ -678,6 +679,9 @@ def test_real_embedded_family_when_present():
         for page in (RECON, "app_pages/sequence_grid.py", "app_pages/checkpoints.py"):
             at = open_page(page)
             assert not problems(at) and not errors(at), (page, errors(at))
+        # the family caption says what the family was trained on, read from the checkpoints' metadata
+        n = {len(load_checkpoint(p)[1].training["training_data"]) for p in real.values()}
+        assert len(n) == 1 and any(f"Trained on the same {n.pop()} photographs" in c.value for c in at.caption)
         at = open_page(RECON)
         m = {x.label: x.value for x in at.metric}
         # a trained model must beat filling the holes with the mean colour on a held-out image
