@@ -266,7 +266,6 @@ def test_wait_text_says_place_and_estimate():
 
 WARM_PROBE = r"""
 import gc, json, os, sys
-sys.path.insert(0, os.getcwd())
 from streamlit.testing.v1 import AppTest
 AppTest.from_string("import streamlit as st\nst.write('x')").run()  # the test harness's own imports
 from ui import warmup
