@@ -20,8 +20,9 @@ COMMANDS = {
     "curves": ("mae_core.training_curves", "score a training run's snapshots: quality against steps and compute"),
     "sweep": ("mae_core.sweep", "evaluate checkpoints over sequence length and mask unit"),
     "bench": ("mae_core.bench", "latency and peak memory against HF transformers' ViTMAE"),
-    "catalogue": ("mae_core.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
+    "catalogue": ("mae_core.commands.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
     "fetch": ("mae_core.fetch", "download published checkpoints by catalogue id, verified before use"),
+    "settings": ("mae_core.settings", "the MAE_* environment variables: defaults, meanings, current values"),
 }
 
 

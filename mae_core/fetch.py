@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Callable
 
 from .catalogue import Entry, load_catalogue
+from . import settings
 from .errors import MAEError
 
 RECEIPT = "mae-fetch-receipt.json"
-ENV_CACHE = "MAE_CACHE_DIR"
-ENV_LIBRARY = "MAE_MODEL_LIBRARY"
 HUB_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # tried in this order; the files on the hub are detected
 CHUNK = 1 << 16  # a dropped connection loses at most one chunk in flight
 
@@ -67,15 +66,15 @@ def _truthy(v: str | None) -> bool:
 
 def default_cache_dir() -> Path:
     """MAE_CACHE_DIR, else $XDG_CACHE_HOME/mae_explorer, else ~/.cache/mae_explorer (read at call time)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
+    if settings.get("MAE_CACHE_DIR"):
+        return Path(settings.get("MAE_CACHE_DIR")).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mae_explorer"
 
 
 def library_dirs() -> list[Path]:
     """The operator's model library folders: MAE_MODEL_LIBRARY, os.pathsep-separated (read at call time)."""
-    return [Path(p).expanduser() for p in os.environ.get(ENV_LIBRARY, "").split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser() for p in settings.get("MAE_MODEL_LIBRARY")]
 
 
 def search_dirs() -> list[Path]:
@@ -152,17 +151,12 @@ def heads_for(path) -> dict:
 def downloads_allowed() -> bool:
     """MAE_ALLOW_DOWNLOADS: explicit 1/0 wins. Unset: on, except on a server set up for hosting
     (MAE_ALLOW_LOCAL_PATHS=0), where visitors must not trigger multi-GB downloads."""
-    v = os.environ.get("MAE_ALLOW_DOWNLOADS")
-    if v is not None and v.strip():
-        return _truthy(v)
-    return os.environ.get("MAE_ALLOW_LOCAL_PATHS", "1").strip().lower() not in ("0", "false", "no")
+    v = settings.get("MAE_ALLOW_DOWNLOADS")
+    return settings.get("MAE_ALLOW_LOCAL_PATHS") if v is None else v
 
 
 def _max_bytes() -> int:
-    try:
-        return int(float(os.environ.get("MAE_MAX_DOWNLOAD_GB", "16")) * 2**30)
-    except ValueError:
-        return 16 * 2**30
+    return int(settings.get("MAE_MAX_DOWNLOAD_GB") * 2**30)
 
 
 def _mb(n: int) -> str:

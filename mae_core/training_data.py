@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import os
@@ -37,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from .assets import DEMO_IMAGES, ROOT
+from . import settings
+from .digest import sha256_bytes, sha256_file
 from .errors import DataError
 
 MANIFEST = ROOT / "training_photos.csv"
@@ -112,20 +113,10 @@ COLUMNS = tuple(f.name for f in fields(Photo))
 
 def default_dest() -> Path:
     """MAE_DATA_DIR, else ~/.cache/mae_explorer/training_photos."""
-    env = os.environ.get("MAE_DATA_DIR")
+    env = settings.get("MAE_DATA_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "mae_explorer" / "training_photos"
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- manifest

@@ -1,0 +1,1 @@
+"""Command-line commands that combine several library modules (``python -m mae_core <command>``)."""
