@@ -675,13 +675,13 @@ def cli(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
     query = _parse_query(a.query)
-    from .assets import DEFAULT_CHECKPOINT, default_image
+    from .assets import default_checkpoint, default_image
     from .checkpoints import load_checkpoint
     from .images import load_image
     from .reconstruct import prepare, resolve_device
 
     device = resolve_device(a.device)
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=device)
     size = (a.image_size, a.image_size) if a.image_size else None
     model, notes = prepare(model, size, a.patch_size)
     image = load_image(a.image or default_image())

@@ -350,11 +350,11 @@ def cli(argv=None) -> int:
     ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from .assets import DEFAULT_CHECKPOINT
+    from .assets import default_checkpoint
     from .checkpoints import load_checkpoint
 
     device = resolve_device(a.device)
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device, target=a.target)
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=device, target=a.target)
     image = load_image(a.image)
     size = (a.image_size, a.image_size) if a.image_size else None
     model, _ = prepare(model, size, a.patch_size)

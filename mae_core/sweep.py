@@ -95,8 +95,9 @@ def forward_latency_ms(model, image, mask, repeats: int = 5, warmup: int = 2) ->
 
 def _resolve_checkpoints(specs) -> dict:
     """Names of embedded checkpoints or paths -> {id: path}."""
-    from .assets import EMBEDDED
+    from .assets import embedded
 
+    EMBEDDED = embedded()
     if not specs:
         missing = [n for n, p in EMBEDDED.items() if not Path(p).is_file()]
         if missing:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mae_core.assets import available_embedded, image_set  # noqa: E402
+from mae_core.assets import family as available_embedded, image_set  # noqa: E402
 from mae_core.checkpoints import load_checkpoint  # noqa: E402
 from mae_core.reconstruct import held_out_quality  # noqa: E402
 from mae_core.training_curves import most_local_head  # noqa: E402
