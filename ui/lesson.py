@@ -4,7 +4,6 @@ steps, masked images). Live recomputation (another seed or image) goes through u
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,50 +12,22 @@ import streamlit as st
 from PIL import Image
 
 from mae_core import assets
+from mae_core.digest import sha256_file
 
 from . import render
+from .lesson_data import COMMAND, DATA, data  # noqa: F401  (the page reads them from here)
 
-DATA = assets.ROOT / "lesson" / "lesson_data.npz"
-COMMAND = "python scripts/lesson_data.py"
 MASK_GREY = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # removed patches, as mae_core.reconstruct draws them
 KEEP_COLOUR, DROP_COLOUR = "#1f77b4", "#bdbdbd"
 
 
-@st.cache_data(show_spinner=False)
-def _load(path: str, mtime_ns: int) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def data() -> dict | None:
-    """The precomputed arrays (None when the file is missing); 'meta' parsed from JSON."""
-    if not DATA.is_file():
-        return None
-    d = dict(_load(str(DATA), DATA.stat().st_mtime_ns))
-    d["meta"] = json.loads(str(d["meta"]))
-    return d
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
-def family_dir() -> Path:
-    """The embedded family's folder, as ui.resources.family_dir (read here without importing torch)."""
-    import os
-
-    return Path(os.environ.get("MAE_CHECKPOINT_DIR") or assets.ROOT / "checkpoints")
-
-
-def family() -> dict:
-    """name -> path of the embedded checkpoints on disk (ui.resources.family without its torch import)."""
-    d = family_dir()
-    return {n: d / f"{n}.safetensors" for n in assets.FAMILY if (d / f"{n}.safetensors").is_file()}
+family_dir = assets.family_dir  # the embedded family's one home (torch-free)
+family = assets.family
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -173,9 +173,9 @@ def _exercise_libraries() -> None:
 
     render.png_bytes(render.slide(render.montage([np.zeros((8, 8, 3))], ["x"]), "title", "subtitle"))
     # the Lesson's precomputed data (an .npz: zipfile and its codecs), into its cache
-    from ui import lesson
+    from ui import lesson_data
 
-    lesson.data()
+    lesson_data.data()
 
 
 def _default_model_and_views() -> None:
