@@ -1,1 +1,2 @@
-"""Command-line commands that combine several library modules (``python -m mae_core <command>``)."""
+"""The command lines of ``python -m mae_core <command>``: argument parsing and printing, one module per command, over
+the library modules that do the work (mae_core.cli lists them)."""

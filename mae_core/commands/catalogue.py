@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import fetch
 from ..catalogue import load_catalogue
 
+
 def _size(n: int | None) -> str:
     if not n:
         return "size not published"
