@@ -410,7 +410,7 @@ def _query_rc(query, grid) -> tuple[int, int]:
 
 
 def _autocast(device: torch.device, amp):
-    from .reconstruct import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
+    from .precision import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
 
     return autocast(device, amp)
 
@@ -678,7 +678,8 @@ def cli(argv=None) -> int:
     from .assets import DEFAULT_CHECKPOINT, default_image
     from .checkpoints import load_checkpoint
     from .images import load_image
-    from .reconstruct import prepare, resolve_device
+    from .precision import resolve_device
+    from .reconstruct import prepare
 
     device = resolve_device(a.device)
     model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)

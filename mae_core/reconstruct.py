@@ -18,29 +18,11 @@ from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_le
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
 from .model import adapt_model, patchify, unpatchify
+from .precision import autocast, resolve_device  # noqa: F401 (re-exported: callers import them from here)
 
 DENORM_MODES = ("visible", "ground-truth", "raw")
 LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "
              "information about the removed pixels (its mean colour and contrast) into the reconstruction")
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no GPU is available; use --device cpu or auto")
-    return dev
-
-
-def autocast(device: torch.device, amp: str | None):
-    """bf16/fp16 autocast on CUDA when asked; a no-op otherwise (CPU runs in float32)."""
-    if amp in (None, "", "none", "fp32", "float32") or device.type != "cuda":
-        return torch.autocast(device.type, enabled=False)
-    dtype = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}.get(amp)
-    if dtype is None:
-        raise ConfigError(f"amp must be bf16, fp16 or none, got {amp!r}")
-    return torch.autocast("cuda", dtype=dtype)
 
 
 @functools.lru_cache(maxsize=16)

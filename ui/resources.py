@@ -144,7 +144,7 @@ def _load(path: str, sha: str, target: str = "auto"):
         return retarget(model, info, target)
     try:
         # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
-        from mae_core.reconstruct import resolve_device
+        from mae_core.precision import resolve_device
 
         from mae_core.fetch import heads_for
 
