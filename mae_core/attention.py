@@ -444,6 +444,29 @@ def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img
             + _mad_convention(renormalise, include_cls, img_size, p))
 
 
+@dataclass(frozen=True, eq=False)
+class _Pass:
+    """What one analysis pass (_run) leaves, still as tensors on the model's device.
+
+    per: block index -> dict(cls_row (H, T), q_row (H, T) or None, mad (H,)) for the selected blocks;
+    r: (T,) CLS row of the rollout, or None; needed: the blocks run explicitly (the rollout's chain);
+    ids: (K,) raster id of patch token 1+i on ``grid``; removed: the mask on ``grid`` (None = full image)."""
+
+    cfg: object
+    stack: str
+    sel: list
+    needed: list
+    grid: tuple
+    cell: int
+    ids: torch.Tensor
+    removed: np.ndarray | None
+    qrc: tuple | None
+    T: int
+    per: dict
+    r: torch.Tensor | None
+    rollout_kept: bool
+
+
 def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, include_cls_in_mad, chunk, amp,
          want_maps: bool = True, want_rollout: bool = True, fit: str = "stretch"):
     cfg = model.cfg
@@ -528,8 +551,8 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
                 q, kt = _qk(attn, normed.pop(i), with_v=False)
                 _softmax_chunks(q, kt, chunk, None, red)
                 r = red.r_new
-    return dict(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
-                qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused)
+    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
+                 qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused)
 
 
 def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
@@ -541,13 +564,13 @@ def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
     return out.reshape(v.shape[:-1] + (gh, gw))
 
 
-def _uniform_reference(out: dict, renormalise: bool, include_cls: bool) -> float:
+def _uniform_reference(out: _Pass, renormalise: bool, include_cls: bool) -> float:
     """uniform_mad for the tokens one _run attended over (the visible subset under a mask), in its convention."""
-    gh, gw = out["grid"]
-    ids = out["ids"].cpu().numpy()
+    gh, gw = out.grid
+    ids = out.ids.cpu().numpy()
     positions = None if len(ids) == gh * gw else ids
-    share = 0.0 if renormalise and not include_cls else 1.0 / out["T"]
-    return uniform_mad(out["grid"], out["cell"], positions, cls_share=share)
+    share = 0.0 if renormalise and not include_cls else 1.0 / out.T
+    return uniform_mad(out.grid, out.cell, positions, cls_share=share)
 
 
 def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusion: str = "mean",
@@ -573,11 +596,11 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
     out = _run(model, image, mask=mask, query=query, layers=layers, head_fusion=head_fusion,
                renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp,
                fit=fit)
-    cfg, sel, ids, grid, per = out["cfg"], out["sel"], out["ids"], out["grid"], out["per"]
+    cfg, sel, ids, grid, per = out.cfg, out.sel, out.ids, out.grid, out.per
     cls_rows = torch.stack([per[i]["cls_row"] for i in sel])  # (n, H, T)
-    q_rows = torch.stack([per[i]["q_row"] for i in sel]) if out["qrc"] is not None else None
+    q_rows = torch.stack([per[i]["q_row"] for i in sel]) if out.qrc is not None else None
     mad = torch.stack([per[i]["mad"] for i in sel]).cpu().numpy().astype(np.float32)  # (n, H)
-    r = out["r"]
+    r = out.r
     img_w = cfg.img_size[1]
     return AttentionResult(
         cls_attention=_to_grid(cls_rows[..., 1:], ids, grid),
@@ -588,12 +611,12 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
         rollout_cls=float(r[0]),
         mean_attention_distance=mad,
         mad_fraction=mad / img_w,
-        mad_patches=mad / out["cell"],
-        layers=tuple(sel), stack=out["stack"], grid=tuple(grid), patch_size=int(out["cell"]),
-        img_size=tuple(cfg.img_size), n_tokens=int(out["T"]), ids_keep=ids.cpu().numpy(), mask=out["removed"],
-        query=out["qrc"], head_fusion=head_fusion,
-        convention=_convention(out["stack"], head_fusion, out["needed"], renormalise_mad, include_cls_in_mad,
-                               cfg.img_size, grid, out["cell"]),
+        mad_patches=mad / out.cell,
+        layers=tuple(sel), stack=out.stack, grid=tuple(grid), patch_size=int(out.cell),
+        img_size=tuple(cfg.img_size), n_tokens=int(out.T), ids_keep=ids.cpu().numpy(), mask=out.removed,
+        query=out.qrc, head_fusion=head_fusion,
+        convention=_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
+                               cfg.img_size, grid, out.cell),
         uniform_mad=_uniform_reference(out, renormalise_mad, include_cls_in_mad))
 
 
@@ -616,18 +639,18 @@ def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_m
         res = _run(model, img, mask=mask, query=None, layers=layers, head_fusion="mean",
                    renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp,
                    want_rollout=False, fit=fit)
-        vals.append(torch.stack([res["per"][i]["mad"] for i in res["sel"]]).cpu().numpy())
+        vals.append(torch.stack([res.per[i]["mad"] for i in res.sel]).cpu().numpy())
     if not vals:
         raise ConfigError("mad_over_images needs at least one image")
     per_image = np.stack(vals).astype(np.float32)  # (N, n, H)
     mad = per_image.mean(0)
-    cfg = res["cfg"]
+    cfg = res.cfg
     return MADSummary(mean_attention_distance=mad, std=per_image.std(0), per_image=per_image,
-                      mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res["cell"], layers=tuple(res["sel"]),
-                      stack=res["stack"], patch_size=int(res["cell"]), img_size=tuple(cfg.img_size),
+                      mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res.cell, layers=tuple(res.sel),
+                      stack=res.stack, patch_size=int(res.cell), img_size=tuple(cfg.img_size),
                       n_images=len(vals),
-                      convention=f"{_tokens_convention(res['stack'], res['grid'])} "
-                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res['cell'])}"
+                      convention=f"{_tokens_convention(res.stack, res.grid)} "
+                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res.cell)}"
                                  f" Averaged over {len(vals)} images.",
                       uniform_mad=_uniform_reference(res, renormalise_mad, include_cls_in_mad))
 

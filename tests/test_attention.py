@@ -366,7 +366,7 @@ def test_rollout_recomputed_equals_rollout_kept(model, image, monkeypatch):
     monkeypatch.setattr(att, "ROLLOUT_STORE_BYTES", 0)
     out = att._run(model, image, mask=mk, query=None, layers="encoder", head_fusion="max", renormalise_mad=True,
                    include_cls_in_mad=False, chunk=5, amp=None)
-    assert out["rollout_kept"] is False
+    assert out.rollout_kept is False
     recomputed = analyze(model, image, mask=mk, head_fusion="max", chunk=5)
     np.testing.assert_allclose(recomputed.rollout, kept.rollout, atol=1e-6)
     np.testing.assert_allclose(recomputed.mean_attention_distance, kept.mean_attention_distance, rtol=1e-5)
