@@ -21,6 +21,7 @@ from mae_core.errors import MAEError
 from mae_core.images import FIT_MODES
 
 from . import catalogue_picker, presets, resources, state
+from . import precision as precision_control
 from .state import Param
 
 PATCH_CHOICES = (2, 4, 7, 8, 14, 16, 28, 32)
@@ -70,6 +71,7 @@ class Checkpoint:
     model: object
     info: object
     target: str = "auto"  # the target choice (TARGET_CHOICES): pass it on with the path to cached results
+    precision: str = "fp32"  # the resolved precision (ui.precision): pass it on to cached results
 
     @property
     def cfg(self):
@@ -219,12 +221,14 @@ def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry:
             target = _target_control(prefix, info)
             if target != "auto":
                 model, info, sha = resources.load(path, target)
+        precision = precision_control.pick(model) if not prefix else precision_control.current(model)
     except MAEError as e:
         report(str(e))
         return None
     finally:
         state.publish(params + extra)
-    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target)
+    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target,
+                      precision=precision)
 
 
 def _target_control(prefix: str, info) -> str:

@@ -21,7 +21,7 @@ from mae_core import assets, settings
 from mae_core.errors import CheckpointError, ImageError, MAEError
 from mae_core.images import image_hash, load_image
 
-from .limits import LIMITER
+from .limits import LIMITER, MEMORY_BUDGET_MB
 
 MAX_IMAGE_UPLOAD_MB = settings.get("MAE_MAX_IMAGE_MB")
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "mae_explorer_uploads"
@@ -131,9 +131,8 @@ def _load(path: str, sha: str, target: str = "auto"):
         return retarget(model, info, target)
     try:
         # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
-        from mae_core.reconstruct import resolve_device
-
         from mae_core.fetch import heads_for
+        from mae_core.precision import resolve_device
 
         model, info = load_checkpoint(path, device=resolve_device(settings.get("MAE_DEVICE")),
                                       **heads_for(path))  # head counts a fetched checkpoint's receipt records
@@ -313,11 +312,13 @@ def prepared(model, image_size: int, patch_size: int):
 @st.cache_data(max_entries=96, show_spinner=False)
 def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
                    mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid: tuple | None = None,
-                   target: str = "auto", fit: str = "stretch"):
-    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, target, image hash, fit, configuration, seed).
+                   target: str = "auto", fit: str = "stretch", precision: str | None = None):
+    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, target, image hash, fit, configuration, seed,
+    precision).
 
     mask_grid: a user-drawn mask as a tuple of row tuples (1 = removed), or None for a random mask.
-    target: the checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad)."""
+    target: the checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad);
+    precision: auto | fp32 | tf32 | bf16 (None: the server's MAE_PRECISION, else auto)."""
     from mae_core.reconstruct import reconstruct
 
     model, _, _ = load(path, target)
@@ -325,16 +326,27 @@ def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, pat
     mask = np.asarray(mask_grid, dtype=np.float32) if mask_grid is not None else None
     with LIMITER.slot():
         return reconstruct(model, _img, mask=mask, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed,
-                           keep=keep, denorm=denorm, fit=fit)
+                           keep=keep, denorm=denorm, fit=fit, precision=_precision(precision))
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def attention(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int,
-              query: tuple | None, head_fusion: str, stack: str = "encoder", fit: str = "stretch"):
-    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction (fit included)."""
+              query: tuple | None, head_fusion: str, stack: str = "encoder", fit: str = "stretch",
+              precision: str | None = None):
+    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction (fit and precision
+    included). Its working memory is capped by MAE_MEMORY_BUDGET_MB (on a GPU a whole layer per block when it
+    fits)."""
     from mae_core.attention import analyze
 
     model, _, _ = load(path)
     model, _ = prepared(model, image_size, patch_size)
     with LIMITER.slot():
-        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion, fit=fit)
+        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion, fit=fit,
+                       precision=_precision(precision), budget_mb=MEMORY_BUDGET_MB)
+
+
+def _precision(precision: str | None) -> str:
+    """The asked precision, else the server's MAE_PRECISION (read at call time), else auto."""
+    from mae_core.precision import precision_from_env
+
+    return precision or precision_from_env()
