@@ -111,9 +111,6 @@ def _flag_reset():
 
 
 # ------------------------------------------------------------------ checkpoint
-SOURCE_LABELS = {"embedded": "Embedded family", **catalogue_picker.SOURCES, "path": "Local path", "upload": "Upload"}
-
-
 TARGET_LABELS = {"pixels": "pixels (override)", "norm-pix": "norm-pix (override)"}
 _SHORT_TARGET = {"pixels": "pixels", "normalised pixels": "norm-pix"}
 
@@ -128,97 +125,128 @@ def _on_checkpoint_change(prefix: str, reset_geometry: bool):
         _flag_reset()
 
 
-def checkpoint_params(prefix: str = "") -> list[Param]:
+def _from_family(prefix: str, on_change, extra: list):
+    """The embedded family, by name."""
+    sb = st.sidebar
     fam = resources.family()
-    sources = (["embedded"] if fam else []) + ["published"] + \
-        (["library"] if catalogue_picker.library_available() else []) + \
-        (["path"] if resources.local_paths_allowed() else []) + ["upload"]
-    names = tuple(fam) or ("",)
+    name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
+                        help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
+    sb.caption(assets.FAMILY.get(name, ""))
+    return fam[name], name
+
+
+def _from_path(prefix: str, on_change, extra: list):
+    """A checkpoint file, a transformers model folder, or a folder of checkpoints on this server."""
+    sb = st.sidebar
+    text = sb.text_input("Checkpoint file or folder (on this server)", key=f"{prefix}ckpt_path", on_change=on_change,
+                         placeholder="/path/to/model.safetensors or a folder")
+    if not text.strip():
+        sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
+        return None
+    p = Path(text.strip()).expanduser()
+    if p.is_dir() and not (p / "config.json").is_file():  # a folder of checkpoints, not a model folder
+        files, skipped = resources.scan(str(p))
+        if skipped:  # never dropped silently: each with its one-line reason
+            with sb.expander(f"{len(skipped)} file(s) in that folder skipped", expanded=not files):
+                for f, why in skipped:
+                    st.caption(f"**{Path(f).name}**: {why}")
+        if not files:
+            raise MAEError(f"no loadable checkpoints in {p}"
+                           + (f" ({len(skipped)} skipped; the reasons are listed in the sidebar)" if skipped else ""))
+        fparam = Param(f"{prefix}ckpt_file", str, files[0], choices=tuple(files))
+        state.init([fparam])
+        extra.append(fparam)
+        chosen = sb.selectbox("Checkpoint in that folder", files, key=f"{prefix}ckpt_file",
+                              format_func=lambda s: Path(s).name, on_change=on_change)
+        p = Path(chosen)
+    return p, p.name
+
+
+def _from_upload(prefix: str, on_change, extra: list):
+    """A file uploaded in the browser."""
+    sb = st.sidebar
+    # the widget's cap is the server's; the app's own (smaller) limit is checked in save_upload, so an
+    # over-limit file gets a message in the page instead of only a mark beside its name
+    up = sb.file_uploader("Checkpoint file", type=[s.lstrip(".") for s in resources.UPLOAD_SUFFIXES],
+                          key=f"{prefix}ckpt_upload", on_change=on_change,
+                          max_upload_size=resources.upload_cap_mb(),
+                          help="Loaded safely (safetensors, or torch.load with weights_only=True). A "
+                               "transformers folder uploads as a .zip. Up to "
+                               f"{resources.checkpoint_limit_mb():,.0f} MB; larger models: Published "
+                               "models, the model library, or a local path.")
+    if up is None:
+        sb.info("Upload a checkpoint (.safetensors, .pth, or a transformers folder as .zip). Uploads cannot "
+                "be shared by link.")
+        return None
+    return resources.save_upload(up.getvalue(), up.name), up.name
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a checkpoint can come from: its label, whether this server offers it, and its sidebar chooser
+    (prefix, on_change, extra params) -> (path, label) | None (the reason shown); MAEError for a failure."""
+
+    label: str
+    offered: object  # () -> bool
+    choose: object  # (prefix, on_change, extra) -> (path, label) | None
+
+
+SOURCES = {
+    "embedded": Source("Embedded family", lambda: bool(resources.family()), _from_family),
+    "published": Source(catalogue_picker.SOURCES["published"], lambda: True, catalogue_picker.pick_published),
+    "library": Source(catalogue_picker.SOURCES["library"], catalogue_picker.library_available,
+                      catalogue_picker.pick_library),
+    "path": Source("Local path", resources.local_paths_allowed, _from_path),
+    "upload": Source("Upload", lambda: True, _from_upload),
+}
+SOURCE_LABELS = {k: s.label for k, s in SOURCES.items()}
+
+
+def checkpoint_params(prefix: str = "") -> list[Param]:
+    sources = [k for k, s in SOURCES.items() if s.offered()]
+    names = tuple(resources.family()) or ("",)
     return [Param(f"{prefix}ckpt_src", str, sources[0], choices=tuple(sources)),
             Param(f"{prefix}ckpt", str, names[0], choices=names),
             Param(f"{prefix}ckpt_path", str, "")]
 
 
+def _load_with_target(prefix: str, path, label: str, with_target: bool, extra: list):
+    """(model, info, sha, target) of the chosen file, with the Target control where it applies."""
+    with st.spinner(f"Loading {label}..."):
+        model, info, sha = resources.load(path)
+    target = "auto"
+    if with_target and info.can_reconstruct:
+        tparam = Param(f"{prefix}target", str, "auto", choices=TARGET_CHOICES)
+        state.init([tparam])
+        extra.append(tparam)
+        target = _target_control(prefix, info)
+        if target != "auto":
+            model, info, sha = resources.load(path, target)
+    return model, info, sha, target
+
+
 def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry: bool = True,
                     with_target: bool = True) -> Checkpoint | None:
-    """Sidebar checkpoint chooser: embedded family, a local file/folder, or an upload; and its target (auto or an
-    override; with_target=False where the target does not matter, e.g. encoder attention). Returns None on error
-    (reported in the main area)."""
+    """Sidebar checkpoint chooser over SOURCES (embedded family, published models, the model library, a local
+    file/folder, an upload); and its target (auto or an override; with_target=False where the target does not
+    matter, e.g. encoder attention). Returns None on error (reported in the main area)."""
     sb = st.sidebar
     params = checkpoint_params(prefix)
     state.init(params)
-    fam = resources.family()
     on_change = functools.partial(_on_checkpoint_change, prefix, reset_geometry)  # also given to the catalogue
     sb.subheader(title)
-    if not fam:
+    if not resources.family():
         sb.warning(f"No embedded checkpoints in {resources.family_dir()} yet (the family is trained separately); "
                    "give a path or upload one.")
-    sources = params[0].choices
-    src = sb.radio("Source", sources, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get, horizontal=True,
-                   on_change=on_change, label_visibility="collapsed")
+    src = sb.radio("Source", params[0].choices, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get,
+                   horizontal=True, on_change=on_change, label_visibility="collapsed")
     extra = []
     try:
-        if src == "embedded":
-            name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
-                                help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
-            path, label = fam[name], name
-            sb.caption(assets.FAMILY.get(name, ""))
-        elif src in catalogue_picker.SOURCES:
-            pick = catalogue_picker.pick_published if src == "published" else catalogue_picker.pick_library
-            got = pick(prefix, on_change, extra)
-            if got is None:
-                return None
-            path, label = got
-        elif src == "path":
-            text = sb.text_input("Checkpoint file or folder (on this server)", key=f"{prefix}ckpt_path",
-                                 on_change=on_change,
-                                 placeholder="/path/to/model.safetensors or a folder")
-            if not text.strip():
-                sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
-                return None
-            p = Path(text.strip()).expanduser()
-            if p.is_dir() and not (p / "config.json").is_file():  # a folder of checkpoints, not a model folder
-                files, skipped = resources.scan(str(p))
-                if skipped:  # never dropped silently: each with its one-line reason
-                    with sb.expander(f"{len(skipped)} file(s) in that folder skipped", expanded=not files):
-                        for f, why in skipped:
-                            st.caption(f"**{Path(f).name}**: {why}")
-                if not files:
-                    raise MAEError(f"no loadable checkpoints in {p}"
-                                   + (f" ({len(skipped)} skipped; the reasons are listed in the sidebar)"
-                                      if skipped else ""))
-                fparam = Param(f"{prefix}ckpt_file", str, files[0], choices=tuple(files))
-                state.init([fparam])
-                extra.append(fparam)
-                chosen = sb.selectbox("Checkpoint in that folder", files, key=f"{prefix}ckpt_file",
-                                      format_func=lambda s: Path(s).name, on_change=on_change)
-                p = Path(chosen)
-            path, label = p, p.name
-        else:
-            # the widget's cap is the server's; the app's own (smaller) limit is checked in save_upload, so an
-            # over-limit file gets a message in the page instead of only a mark beside its name
-            up = sb.file_uploader("Checkpoint file", type=[s.lstrip(".") for s in resources.UPLOAD_SUFFIXES],
-                                  key=f"{prefix}ckpt_upload", on_change=on_change,
-                                  max_upload_size=resources.upload_cap_mb(),
-                                  help="Loaded safely (safetensors, or torch.load with weights_only=True). A "
-                                       "transformers folder uploads as a .zip. Up to "
-                                       f"{resources.checkpoint_limit_mb():,.0f} MB; larger models: Published "
-                                       "models, the model library, or a local path.")
-            if up is None:
-                sb.info("Upload a checkpoint (.safetensors, .pth, or a transformers folder as .zip). Uploads cannot "
-                        "be shared by link.")
-                return None
-            path, label = resources.save_upload(up.getvalue(), up.name), up.name
-        with st.spinner(f"Loading {label}..."):
-            model, info, sha = resources.load(path)
-        target = "auto"
-        if with_target and info.can_reconstruct:
-            tparam = Param(f"{prefix}target", str, "auto", choices=TARGET_CHOICES)
-            state.init([tparam])
-            extra.append(tparam)
-            target = _target_control(prefix, info)
-            if target != "auto":
-                model, info, sha = resources.load(path, target)
+        got = SOURCES[src].choose(prefix, on_change, extra)
+        if got is None:
+            return None
+        path, label = got
+        model, info, sha, target = _load_with_target(prefix, path, label, with_target, extra)
     except MAEError as e:
         report(str(e))
         return None
