@@ -89,9 +89,7 @@ qr, qc = min(int(qr), gh - 1), min(int(qc), gw - 1)
 
 
 def analyse(c, I, p, query):
-    cfg = c.cfg.replace(img_size=(I, I), patch_size=p)
-    L = cfg.num_patches
-    limits.check_budget(limits.estimate_for_config(cfg, L, L, L, attention_analysis=True), f"I={I}, p={p} (L={L:,})")
+    limits.check_inference(c.cfg.replace(img_size=(I, I), patch_size=p))
     with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
         res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit)
     return res, resources.prepared(c.model, I, p)[1]

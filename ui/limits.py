@@ -228,3 +228,20 @@ def check_budget(est: MemoryEstimate, what: str = "this configuration", budget_m
         raise BudgetError(f"{what} would need about {est.peak_mb:,.0f} MB (estimate), more than this server's "
                           f"budget of {budget:,} MB (MAE_MEMORY_BUDGET_MB); use a smaller image, a larger patch "
                           f"size or a higher mask ratio")
+
+
+def inference_estimate(cfg, mask_ratio: float | None = None) -> MemoryEstimate:
+    """The memory of one inference of `cfg` at its image and patch size: L patches; the encoder on L(1-r) of them
+    (a reconstruction at mask ratio r) or on all of them (mask_ratio None: the attention analysis, which keeps its
+    maps and runs no decoder); the decoder on L // k² (k: its downsampling). The one place the pages build it."""
+    L = cfg.num_patches
+    if mask_ratio is None:
+        return estimate_for_config(cfg, L, L, L, attention_analysis=True)
+    return estimate_for_config(cfg, L, int(L * (1 - mask_ratio)), L // cfg.decoder_downsampling**2)
+
+
+def check_inference(cfg, mask_ratio: float | None = None) -> MemoryEstimate:
+    """inference_estimate, refused with a BudgetError (one line, shown in place) when over this server's budget."""
+    est = inference_estimate(cfg, mask_ratio)
+    check_budget(est, f"I={cfg.img_size[0]}, p={cfg.patch_size} (L={cfg.num_patches:,})")
+    return est

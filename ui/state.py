@@ -195,6 +195,13 @@ def publish(params) -> None:
                 st.query_params[p.name] = run[p.name]
 
 
+def publish_value(name: str, text: str) -> None:
+    """Write a value the page computed (not a widget's, e.g. the painted mask) to the URL, kept by end()."""
+    st.session_state.setdefault(_PUBLISHED, {})[name] = text
+    if st.query_params.get(name) != text:
+        st.query_params[name] = text
+
+
 def end() -> None:
     """End of a run (app.py, after the page): drop URL parameters no control of this page used."""
     run = st.session_state.get(_PUBLISHED, {})
