@@ -76,7 +76,7 @@ cmp = sb.radio("Compare", ("none", "patch", "checkpoint"), key="cmp", label_visi
 p_b = sb.selectbox("Patch size of the comparison", pickers.PATCH_CHOICES, key="p_b") if cmp == "patch" else None
 state.publish(params)
 ck_b = pickers.pick_checkpoint(prefix="b_", title="Comparison checkpoint", reset_geometry=False,
-                               with_target=False) if cmp == "checkpoint" else None
+                               with_target=False, other_than=ck) if cmp == "checkpoint" else None
 state.show_notices()
 
 pickers.require(ck, picked, hint="Choose a checkpoint and an image in the sidebar.")

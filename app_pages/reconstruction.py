@@ -4,7 +4,7 @@ import streamlit as st
 
 from mae_core.masking import make_mask
 from mae_core.reconstruct import DENORM_MODES, LEAK_NOTE
-from ui import limits, paint, pickers, progress, render, state, views
+from ui import limits, paint, pickers, presets, progress, render, state, views
 from ui.state import Param
 
 DENORM_LABELS = {"visible": "statistics of visible neighbours", "ground-truth": "ground-truth patch statistics (leaks)",
@@ -48,16 +48,30 @@ def encoder_only_stop():
 
 
 def geometry_note(ck, g):
-    """Which image sizes work with p; or that the checkpoint runs resampled away from its native geometry."""
+    """Which image sizes work with p; or that the checkpoint runs resampled away from its native geometry (naming the
+    preset only when one was clicked and the geometry is still what it set)."""
     if g.image_size % g.patch_size:
         lo = g.image_size - g.image_size % g.patch_size
         st.caption(f"Image sizes that work with p = {g.patch_size}: {lo} or {lo + g.patch_size} (I must be a whole "
                    "number of patches).")
     elif (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch):
-        preset = next((n for n, v in pickers.PRESETS.items() if v[:2] == (g.image_size, g.patch_size)), None)
-        st.info((f"Preset **{preset}**: " if preset else "")
-                + f"the checkpoint was trained at I={ck.native_size}, p={ck.native_patch}; it runs here resampled "
-                  f"at I={g.image_size}, p={g.patch_size} (see the notes below).", icon=":material/swap_horiz:")
+        pr = presets.clicked(g.image_size, g.patch_size, g.mask_unit)
+        st.warning((f"Preset **{pr.label}**: " if pr else "")
+                   + f"{ck.label} was trained at I={ck.native_size}, p={ck.native_patch}; it runs here resampled at "
+                     f"I={g.image_size}, p={g.patch_size}, outside what it was trained on (see the notes below).",
+                   icon=":material/swap_horiz:")
+
+
+def off_distribution_check(ck, g, res):
+    """A resampled model that reconstructs worse than a classical fill is off its training distribution: say so
+    with the figures, so the view is not read as what the model can do."""
+    gauss = res.baselines.get("gaussian_fill")
+    resampled = (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch)
+    if resampled and gauss is not None and np.isfinite(res.masked_mse) and res.masked_mse > gauss:
+        st.warning(f"At I={g.image_size}, p={g.patch_size} {ck.label} reconstructs worse than a Gaussian fill of the "
+                   f"visible patches (masked MSE {res.masked_mse:.4f} against {gauss:.4f}): resampled this far, it is "
+                   f"off its training distribution. Its own geometry is {ck.native_size}/{ck.native_patch} "
+                   "(Presets → checkpoint native).", icon=":material/warning:")
 
 
 def painted_mask(grid, g):
@@ -187,10 +201,12 @@ def main():
         cfg = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size)
         est = limits.check_inference(cfg, g.mask_ratio)
         mask_grid = painted_mask(cfg.grid, g) if mask_src == "custom" else None
+        state.show_notices()  # a painted mask in the link that does not fit this grid
         with progress.computing("Reconstructing..."):
             view = views.reconstruction(ck, img, img_hash, img_label, g, denorm, mask_grid, fit)
         res = view.result
         result_notes(res)
+        off_distribution_check(ck, g, res)
         tag = render.safe_name(ck.label, img_label, f"I{g.image_size}", f"p{g.patch_size}", f"m{g.mask_unit}",
                                f"r{g.mask_ratio:.2f}", f"s{g.seed}", "" if fit == "stretch" else fit)
         panels(view, g, tag)

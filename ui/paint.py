@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from . import state
 from .render import to_uint8
 
 KEY = "custom_mask"
@@ -45,8 +46,7 @@ def current(grid, fallback: np.ndarray) -> np.ndarray:
         try:
             m = decode(raw, grid)
         except ValueError as e:
-            st.session_state.setdefault("_url_notices", []).append(
-                f"URL parameter `cmask` ignored ({e}); starting from the random mask.")
+            state.add_notice(f"URL parameter `cmask` ignored ({e}); starting from the random mask.")
             m = None
     if m is None:
         m = np.asarray(fallback, dtype=np.float32).copy()
