@@ -157,27 +157,46 @@ def metrics_panel(ck, res, g, est, img_label, mask_grid, tag):
     render.csv_download([metrics], f"metrics_{tag}.csv", "dl_metrics")
 
 
+def _paint_reset(shape, g):
+    paint.set_mask(make_mask(shape, g.mask_unit, g.mask_ratio, g.seed, g.keep).mask.numpy())
+
+
+def _paint_invert():
+    inv = 1.0 - st.session_state[paint.KEY]
+    if (inv == 0).any():  # never everything removed: the encoder needs at least one patch
+        paint.set_mask(inv)
+
+
 def paint_section(res, g):
-    """Paint your own mask on the model's input: buttons, then the canvas."""
-    st.subheader("Paint your own mask")
-    st.caption(f"Click a patch, or drag a box / lasso: whole {g.mask_unit}×{g.mask_unit} mask units change. "
-               "The mask is stored in the link (`cmask`).")
+    """Paint your own mask on the model's input, at the top of the results: the canvas, and beside it what a drag
+    does and the whole-mask buttons."""
     cm = st.session_state.get(paint.KEY)
     if cm is None or cm.shape != res.mask.shape:
         return
-    b = st.columns(4)
-    if b[0].button("Start from the random mask", key="paint_reset"):
-        paint.set_mask(make_mask(res.mask.shape, g.mask_unit, g.mask_ratio, g.seed, g.keep).mask.numpy())
-        st.rerun()
-    if b[1].button("Reveal all", key="paint_clear"):
-        paint.set_mask(np.zeros_like(cm))
-        st.rerun()
-    if b[2].button("Invert", key="paint_invert"):
-        inv = 1.0 - cm
-        if (inv == 0).any():
-            paint.set_mask(inv)
-            st.rerun()
-    paint.editor(res.original, cm, g.patch_size, g.mask_unit)
+    st.subheader("Paint your own mask")
+    canvas, controls = st.columns([3, 2], gap="medium")
+    with controls:
+        tool = st.radio("Tool", tuple(paint.TOOLS), horizontal=True, key="paint_tool", format_func=paint.TOOLS.get)
+        if tool == "click":
+            mode = "removed"
+            st.caption(f"Click a patch to toggle its {g.mask_unit}×{g.mask_unit} mask unit (removed ↔ visible).")
+        else:
+            mode = st.radio("Units the drag touches become", ("removed", "visible"), horizontal=True,
+                            key="paint_mode")
+            st.caption(f"Drag a {tool} over the image: every {g.mask_unit}×{g.mask_unit} mask unit it touches "
+                       f"becomes {mode}.")
+        st.caption("The mask is stored in the link (`cmask`).")
+        st.button("Start from the random mask", key="paint_reset", on_click=_paint_reset,
+                  args=(res.mask.shape, g), width="stretch")
+        st.button("Reveal all", key="paint_clear", on_click=paint.set_mask, args=(np.zeros_like(cm),),
+                  width="stretch")
+        st.button("Invert", key="paint_invert", on_click=_paint_invert, width="stretch")
+    with canvas:
+        paint.editor(res.original, cm, g.patch_size, g.mask_unit, mode=mode, tool=tool)
+
+
+def nothing_masked(res) -> bool:
+    return not bool((res.mask > 0).any())
 
 
 def main():
@@ -196,7 +215,6 @@ def main():
         encoder_only_stop()
     geometry_note(ck, g)
 
-    res = None
     with render.guard():
         cfg = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size)
         est = limits.check_inference(cfg, g.mask_ratio)
@@ -209,14 +227,18 @@ def main():
         off_distribution_check(ck, g, res)
         tag = render.safe_name(ck.label, img_label, f"I{g.image_size}", f"p{g.patch_size}", f"m{g.mask_unit}",
                                f"r{g.mask_ratio:.2f}", f"s{g.seed}", "" if fit == "stretch" else fit)
+        if mask_src == "custom":
+            paint_section(res, g)
+        if nothing_masked(res):
+            st.info("Nothing is masked: no masked error to score. Click patches on the canvas to remove them, or "
+                    "start from the random mask.", icon=":material/info:")
         panels(view, g, tag)
-        left, right = st.columns([3, 2], gap="large")
-        with left:
-            error_map(view, tag)
-        with right:
-            metrics_panel(ck, res, g, est, img_label, mask_grid, tag)
-    if mask_src == "custom" and res is not None:
-        paint_section(res, g)
+        if not nothing_masked(res):
+            left, right = st.columns([3, 2], gap="large")
+            with left:
+                error_map(view, tag)
+            with right:
+                metrics_panel(ck, res, g, est, img_label, mask_grid, tag)
 
 
 main()
