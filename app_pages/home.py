@@ -48,8 +48,6 @@ ARCHS = {
     "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
 }
 
-state.show_notices()
-
 # ------------------------------------------------------------------ sidebar: calculator settings
 sb = st.sidebar
 sb.subheader("Calculator")
@@ -69,6 +67,7 @@ p = c2.selectbox("Patch size p", pickers.PATCH_CHOICES, key="p")
 m = sb.selectbox("Mask unit m", pickers.MASK_UNITS, key="m")
 r = sb.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="r")
 state.publish(params)
+state.show_notices()  # after the controls are seeded: a value from the link that could not be used is said now
 
 # ------------------------------------------------------------------ calculator
 st.header("Calculator", divider="gray")

@@ -121,8 +121,7 @@ with progress.computing("Computing the grid...", spinner=False):
                 path, sha, label, I, p, m = spec
                 model = resources.load(path)[0]
                 cfg = model.cfg.replace(img_size=(I, I), patch_size=p)
-                L = cfg.num_patches
-                limits.check_budget(limits.estimate_for_config(cfg, L, int(L * (1 - r)), L), f"I={I}, p={p}")
+                limits.check_inference(cfg, float(r))
                 if not model.cfg.has_decoder:
                     raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
                 results[(row, col)] = resources.reconstruction(

@@ -175,12 +175,13 @@ def receptive_field(path: str, sha: str, image_size: int, patch_size: int, token
     hash, fit): the page combines images itself, so a set is cached per image and shows progress between them."""
     from mae_core.receptive_field import effective_receptive_field
 
-    from .limits import LIMITER, check_budget
+    from .limits import LIMITER, REMEDY_NO_MASK, check_budget
     from .resources import load, prepared
 
     model, _, _ = load(path)
     model, _ = prepared(model, image_size, patch_size)
-    check_budget(_estimate(model.cfg), f"the receptive field at I={image_size}, p={patch_size}")
+    check_budget(_estimate(model.cfg), f"the receptive field at I={image_size}, p={patch_size}",
+                 remedy=REMEDY_NO_MASK)
     with LIMITER.slot():
         return effective_receptive_field(model, [_image], token=token, attention=attention, batch_size=1, fit=fit)
 

@@ -30,10 +30,13 @@ UPLOAD_SUFFIXES = CHECKPOINT_SUFFIXES + (".zip",)  # .zip: a transformers model 
 
 
 def checkpoint_limit_mb() -> float:
-    """The largest checkpoint upload this app accepts (MAE_MAX_CHECKPOINT_MB, read at call time).
-    Bigger uploads are refused with a message in the page. The browser itself refuses files over Streamlit's
-    server.maxUploadSize (upload_cap_mb) before sending them, so keep that above this limit."""
-    return settings.get("MAE_MAX_CHECKPOINT_MB")
+    """The largest checkpoint upload this app accepts: MAE_MAX_CHECKPOINT_MB (read at call time; a hosted demo sets
+    a lower cap, deploy/mae-explorer@.service) but never above Streamlit's server.maxUploadSize (upload_cap_mb, 2048
+    MB in .streamlit/config.toml), which is the default: locally a ViT-L checkpoint (about 1.3 GB) uploads. The
+    uploader states this number and the browser refuses bigger files with it."""
+    cap = float(upload_cap_mb())
+    limit = settings.get("MAE_MAX_CHECKPOINT_MB")
+    return cap if limit is None else min(cap, limit)
 
 
 def upload_cap_mb() -> int:
@@ -248,7 +251,7 @@ def save_upload(data: bytes, name: str) -> Path:
     Only the size and the suffix are checked here; loading goes through mae_core.checkpoints (safetensors, or
     torch.load with weights_only=True), which never executes code from the file."""
     if not data:
-        raise CheckpointError("the uploaded checkpoint is empty")
+        raise CheckpointError(f"{_safe_name(name)} is empty (0 bytes)")
     limit = checkpoint_limit_mb()
     if len(data) > limit * 2**20:
         raise CheckpointError(f"{_safe_name(name)} is {len(data) / 2**20:,.0f} MB, over this server's "
@@ -256,7 +259,8 @@ def save_upload(data: bytes, name: str) -> Path:
                               f"models or the model library, or give a local path")
     safe = _safe_name(name)
     if not safe.lower().endswith(UPLOAD_SUFFIXES):
-        raise CheckpointError(f"{safe}: expected one of {', '.join(UPLOAD_SUFFIXES)}")
+        raise CheckpointError(f"{safe} is not a checkpoint file this app reads: expected one of "
+                              f"{', '.join(UPLOAD_SUFFIXES)}")
     sha = hashlib.sha256(data).hexdigest()
     folder = UPLOAD_DIR / sha[:16]
     _prune_uploads(keep=MAX_KEPT_UPLOADS - 1, spare=folder)

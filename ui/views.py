@@ -47,7 +47,8 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
     about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
              + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
              f"units, {res.effective_ratio:.0%} removed, seed {seed}, {res.precision}")
-    scores = f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB"
+    scores = (f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB" if np.isfinite(res.masked_mse) else
+              "nothing masked: no masked error to score")
     masked = render.grid_overlay(res.masked, patch_size, mask_unit)
 
     def panel(img, slide_title: str) -> Panel:
@@ -64,7 +65,7 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
                                                ["original", "masked", "reconstruction", "reconstruction + visible"]),
                                 f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
-    title = f"Per-patch MSE · {label} · {img_label} · masked MSE {res.masked_mse:.4f}"
+    title = f"Per-patch MSE · {label} · {img_label} · {scores.split(',')[0]}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
                                  zlabel="MSE", hover_extra=status, colorscale=render.ERROR_SCALE,
                                  nan_colour=render.NOT_SCORED, title=title)
