@@ -8,7 +8,7 @@ seed it measures, on the same seeded masks:
 - the classical baselines on the same masks: mean fill and Gaussian-interpolation fill;
 - mean attention distance per encoder layer on the unmasked image (mae_core.attention.analyze), also as a ratio
   to the exact uniform-attention reference of the grid (mae_core.geometry.uniform_mad);
-- cost: Le, forward FLOPs (mae_core.geometry.estimate_flops) and measured forward latency.
+- cost: Le, forward FLOPs (mae_core.cost.flops) and measured forward latency.
 Optionally (``--image-sizes``) each checkpoint is also evaluated at other input sizes with its own patch size,
 i.e. at other L (the sin-cos tables are regenerated; the model never saw those sizes - noted in each row).
 
@@ -26,7 +26,7 @@ import torch
 
 from . import ablations as ab
 from .errors import ConfigError, MAEError
-from .geometry import estimate_flops
+from . import cost
 
 MSE = "masked MSE ([0,1] RGB)"
 PSNR = "PSNR (dB, masked pixels)"
@@ -276,9 +276,7 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                 res_c = dict(base, Le=lat_mask.n_keep, table=T_COST, setting="L", setting_value=str(gh * gw),
                              series=cid if not native else None, note="; ".join(note_bits))
 
-                fl = estimate_flops(cfg.img_size, p, lat_mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
-                                    cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=cfg.has_decoder,
-                                    decoder_mlp_ratio=cfg.decoder_mlp_ratio)
+                fl = cost.flops(cfg, lat_mask.n_keep)
                 for met, v in ((LE, lat_mask.n_keep), (GFLOPS, fl.total / 1e9), (LATENCY, lat)):
                     if v is None:
                         continue
