@@ -21,7 +21,7 @@ from mae_core import assets  # noqa: E402  (after the intro on purpose)
 from mae_core.errors import MAEError
 from mae_core import architectures, cost
 from mae_core.masking import make_mask
-from ui import limits, pickers, resources, state
+from ui import limits, pages, pickers, resources, state
 from ui.render import guard, tiles
 from ui.state import Param
 
@@ -125,21 +125,7 @@ with guard():
 
 # ------------------------------------------------------------------ links
 st.header("Explore", divider="gray")
-links = [
-    ("app_pages/lesson.py", "Lesson: the paper in 8 steps", ":material/school:",
-     "For a class: patches and L, how MAE masks, what a mask unit changes, the evidence, the receptive field."),
-    ("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
-     "Mask an image with any I, p, m, r and seed; see the four MAE panels, the per-patch error and baselines."),
-    ("app_pages/sequence_grid.py", "Sequence length × mask unit", ":material/grid_view:",
-     "The paper's question on one image: trained p16-m1 vs p8-m2 vs p4-m4 (L = 64, 256, 1024), same mask."),
-    ("app_pages/attention.py", "Attention & receptive field", ":material/visibility:",
-     "Per-head attention maps, rollout, mean attention distance against uniform attention, and the gradient "
-     "effective receptive field, at two sequence lengths."),
-    ("app_pages/ablations.py", "Ablation curves", ":material/show_chart:",
-     "Published MAE / long-seq MAE numbers with sources, our measured sweeps, and your own CSV."),
-    ("app_pages/checkpoints.py", "Checkpoints", ":material/inventory_2:",
-     "What each checkpoint is, how it was trained, and what it can and cannot show."),
-]
+links = [(p.file, p.title, p.icon, p.blurb) for p in pages.PAGES if not p.default]  # ui/pages.py
 cols = st.columns(3)
 for i, (path, title, icon, text) in enumerate(links):
     with cols[i % 3].container(border=True):

@@ -26,6 +26,8 @@ import logging
 import threading
 import time
 
+from .pages import PAGES
+
 log = logging.getLogger(__name__)
 
 # Everything a page may import, directly or through the libraries (plotly and Streamlit look several of these up in
@@ -50,7 +52,7 @@ MODELS = (
 OPTIONAL = ("skimage.data",)  # the attention page's image set; absent without scikit-image
 # Pages whose first paint runs no model (their defaults are precomputed data; tests/test_lesson.py checks that torch
 # is not imported): a session on one of them waits only for the light stage.
-MODEL_FREE_PAGES = ("lesson",)
+MODEL_FREE_PAGES = tuple(p.url_path for p in PAGES if p.model_free)
 
 _light_lock, _models_lock = threading.Lock(), threading.Lock()
 _light, _models = threading.Event(), threading.Event()
