@@ -35,7 +35,7 @@ def display_controls(ck):
 def settings_caption(ck, img_label, g, fit):
     target_txt = f" · target {ck.info.target}" + (" (your choice)" if ck.target != "auto" else "") \
         if ck.can_reconstruct else ""
-    st.caption(f"**{ck.label}** ({getattr(ck.info, 'arch_name', '')}) · image **{img_label}** · I={g.image_size} "
+    st.caption(f"**{ck.label}** ({ck.info.arch_name}) · image **{img_label}** · I={g.image_size} "
                f"p={g.patch_size} m={g.mask_unit} r={g.mask_ratio:.2f} seed={g.seed} keep={g.keep} fit={fit} "
                f"precision={ck.precision}" + target_txt)
 
