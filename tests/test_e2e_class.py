@@ -176,3 +176,39 @@ def test_lesson_step_3_panels_read_1_2_3_and_step_8_caption_names_only_what_is_d
         assert "IN-1K k-NN top-1 rises from 37.9 % to 59.5 %" in text  # a number with what it measures
     finally:
         ctx.close()
+
+
+_POINT_JS = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
+  gd.scrollIntoView({block: 'center'});
+  const b = gd.getBoundingClientRect(), out = [];
+  gd._fullData.forEach(t => { if (t.type !== 'scatter' || !t.hovertext) return;
+    const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+    t.x.forEach((x, k) => out.push([b.left + xa._offset + xa.d2p(x), b.top + ya._offset + ya.d2p(t.y[k])])); });
+  return {points: out, box: [b.left, b.top, b.right, b.bottom]};
+}"""
+
+
+def test_ablation_hover_boxes_stay_inside_the_window_at_1400(app_url, browser):  # noqa: F811
+    """A point's tooltip (study, table, source, caveat) is whole: inside the window, not cut at either side."""
+    ctx, page = _page(browser, 1400, 1000)
+    try:
+        _open(page, f"{app_url}/ablations")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=30000)
+        checked = 0
+        for i in range(min(2, page.locator(".js-plotly-plot").count())):
+            page.evaluate(_POINT_JS, i)
+            page.wait_for_timeout(500)
+            pts = page.evaluate(_POINT_JS, i)["points"]
+            for x, y in (pts[0], pts[-1]):  # the leftmost and rightmost points of the first and last series
+                page.mouse.move(x, y)
+                page.wait_for_timeout(400)
+                box = page.evaluate("""() => { const h = document.querySelector('.hoverlayer .hovertext');
+                    if (!h) return null; const r = h.getBoundingClientRect();
+                    return [r.left, r.top, r.right, r.bottom]; }""")
+                assert box, f"no tooltip at ({x:.0f}, {y:.0f}) of chart {i}"
+                assert box[0] >= 0 and box[2] <= 1400 and box[2] - box[0] < 700, box
+                checked += 1
+        assert checked >= 2
+    finally:
+        ctx.close()
