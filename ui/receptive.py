@@ -140,13 +140,13 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
                                      hovertemplate=f"{s.label}<br>layer %{{x}}: {q} % within %{{y:.3f}} of the width"
                                      "<extra></extra>"))
         fig.add_trace(go.Scatter(x=[x0, x1], y=[s.patch_radius[1] / s.width] * 2, mode="lines",
-                                 name=f"{s.label}: its own patch (90 %)", line=dict(width=1, color=colour,
+                                 name=f"{s.label}: own patch, 90 %", line=dict(width=1, color=colour,
                                                                                     dash="dot")))
     if series:
         s0 = series[0]
         for qi, q in enumerate((50, 90)):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[s0.image_radius[qi] / s0.width] * 2, mode="lines",
-                                     name=f"whole image, evenly ({q} %)",
+                                     name=f"whole image (even), {q} %",
                                      line=dict(width=1.5, color=colours.REFERENCE,
                                                dash="dash" if q == 50 else "longdash")))
     _legend_below(fig, height, title)
