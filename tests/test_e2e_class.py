@@ -212,3 +212,20 @@ def test_ablation_hover_boxes_stay_inside_the_window_at_1400(app_url, browser): 
         assert checked >= 2
     finally:
         ctx.close()
+
+
+def test_the_long_seq_configuration_table_shows_every_row_without_an_inner_scroll(app_url, browser):  # noqa: F811
+    ctx, page = _page(browser, 1280, 720)
+    try:
+        _open(page, f"{app_url}/ablations?study=Long-Seq%20MAE")
+        assert not shot.problems_on(page)
+        assert page.locator(".js-plotly-plot .table").count() == 0  # not a plotly table in its own scroll box
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        grid.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        assert grid.count() == 1
+        inner = page.evaluate("""() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+            return s ? [s.scrollHeight, s.clientHeight] : null; }""")  # the grid draws on a canvas: measure it
+        assert inner and inner[1] > 100 and inner[0] <= inner[1] + 2, inner  # every row fits: nothing hidden below
+    finally:
+        ctx.close()
