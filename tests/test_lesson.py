@@ -264,11 +264,11 @@ def test_precomputed_data_is_what_the_script_produces_from_the_checkpoints_on_di
 def test_the_data_reader_and_the_script_agree_on_keys():
     if not lesson_data.OUT.is_file():
         pytest.skip("no lesson data")
-    from ui import lesson as L
+    from ui import lesson
 
-    d = L.data()
-    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == L.COMMAND
+    d = lesson.data()
+    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == lesson.COMMAND
     for name, m in lesson_data.SETTINGS["steps"]:
-        assert L.steps_from(d, name, m) is not None
+        assert lesson.steps_from(d, name, m) is not None
     for n in lesson_data.SETTINGS["recon"]:
         assert d[f"recon/{n}/pasted"].shape == (128, 128, 3)
