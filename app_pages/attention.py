@@ -91,7 +91,8 @@ qr, qc = min(int(qr), gh - 1), min(int(qc), gw - 1)
 def analyse(c, I, p, query):
     limits.check_inference(c.cfg.replace(img_size=(I, I), patch_size=p))
     with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
-        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit)
+        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit,
+                                  precision=c.precision)
     return res, resources.prepared(c.model, I, p)[1]
 
 
@@ -124,7 +125,7 @@ def clickable(im, grid, key):
 
 
 def show_maps(res, title, key, qrc):
-    st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · layer {layer}, "
+    st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · {res.precision} · layer {layer}, "
                 + ("mean over heads" if head == "mean" else f"head {head}")
                 + " · colour: each map from its lowest weight (dark) to its 99th percentile (bright)")
     arr_img = fit_image(img, res.img_size, fit)[0]  # what the model saw
@@ -146,7 +147,8 @@ def show_maps(res, title, key, qrc):
             col.image(im, caption=name, width="stretch")
         head_txt = "mean over heads" if head == "mean" else f"head {head}"
         slide = render.slide(im, f"{name} · {title}", f"image {img_label} · L = {res.grid[0] * res.grid[1]:,} · "
-                             f"layer {layer}, {head_txt} · colour: lowest weight (dark) to 99th percentile (bright)")
+                             f"layer {layer}, {head_txt} · {res.precision} · colour: lowest weight (dark) to 99th "
+                             f"percentile (bright)")
         col.download_button("PNG", render.png_bytes(slide), file_name=render.safe_name(
             name.split()[0], title.split()[0], img_label, f"p{res.patch_size}", f"layer{layer}",
             "headmean" if head == "mean" else f"head{head}") + ".png",
@@ -215,8 +217,8 @@ def mad_of(c, I, p, res):
     vals = []
     for k, name in enumerate(names):
         im, h = resources.demo_image(name)
-        vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion, fit=fit)
-                    .mean_attention_distance)
+        vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion, fit=fit,
+                                        precision=c.precision).mean_attention_distance)
         bar.progress((k + 1) / len(names), text=f"MAD of {c.label}: image {k + 1} of {len(names)}")
     bar.empty()
     v = np.stack(vals)
@@ -233,7 +235,7 @@ if results:
             s_ = receptive.MADSeries(label, tuple(res.layers), mad_px, std_px, float(res.uniform_mad),
                                      int(res.img_size[1]), res.grid[0] * res.grid[1])
             series.append(s_)
-            rows_csv += receptive.mad_rows(s_, len(names), fit=fit)
+            rows_csv += receptive.mad_rows(s_, len(names), fit=fit, precision=res.precision)
     if series:
         img_tag = img_label if mad_over == "image" else f"{n_set}_photos"
         models = [s_.label for s_ in series]

@@ -43,7 +43,7 @@ def settings_caption(ck, img_label, g, fit):
         if ck.can_reconstruct else ""
     st.caption(f"**{ck.label}** ({arch_words(ck.cfg)}) · image **{img_label}**, {FIT_WORDS.get(fit, fit)} · "
                f"I={g.image_size} p={g.patch_size} m={g.mask_unit} r={g.mask_ratio:.2f} seed={g.seed}, "
-               f"{KEEP_WORDS.get(g.keep, g.keep)}" + target_txt)
+               f"{KEEP_WORDS.get(g.keep, g.keep)}, precision={ck.precision}" + target_txt)
 
 
 def baseline_delta(model_mse: float, baseline: float) -> tuple[str, str]:

@@ -613,14 +613,16 @@ def test_one_colour_direction_for_error_and_one_grey_for_visible_patches():
     mse_el = next(c for c in grid.get("plotly_chart") if "Masked MSE" in c.proto.spec)
     assert err_el.proto.theme == mse_el.proto.theme == ""  # no Streamlit theme re-colouring either of them
     err, mse = json.loads(err_el.proto.spec), json.loads(mse_el.proto.spec)
-    from plotly.colors import get_colorscale
+    from mae_core import colours
 
-    want = [(round(float(a), 9), c) for a, c in get_colorscale(render.ERROR_SCALE)]
+    want = [(round(float(a), 9), c) for a, c in colours.colorscale(colours.ERROR)]
     for fig in (err, mse):
         hm = next(t for t in fig["data"] if t["type"] == "heatmap")
         assert [(round(float(a), 9), c) for a, c in hm["colorscale"]] == want and not hm.get("reversescale")
+    # Streamlit's frontend rewrites #000001-#000040 in any figure (its theme placeholders), whatever the theme
+    assert not colours.placeholders(err_el.proto.spec) and not colours.placeholders(mse_el.proto.spec)
     assert err["layout"]["plot_bgcolor"] == render.NOT_SCORED
-    cell = render.colorize(np.array([[np.nan, 0.0], [0.5, 1.0]]), colorscale=render.ERROR_SCALE)
+    cell = render.colorize(np.array([[np.nan, 0.0], [0.5, 1.0]]), quantity=colours.ERROR)
     arr = np.asarray(cell)
     s = arr.shape[0] // 2
     assert tuple(arr[0, 0]) == render.NOT_SCORED_RGB == (225, 225, 225)

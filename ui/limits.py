@@ -7,7 +7,6 @@ Both are read from the environment once per process:
 from __future__ import annotations
 
 import heapq
-import os
 import statistics
 import threading
 import time
@@ -16,19 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mae_core.attention import analysis_memory_bytes
+from mae_core import settings
 from mae_core.errors import MAEError
 
 
-def _env_int(name: str, default: int, lo: int = 1) -> int:
-    try:
-        return max(lo, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-MAX_CONCURRENT = _env_int("MAE_MAX_CONCURRENT", 2)
-MEMORY_BUDGET_MB = _env_int("MAE_MEMORY_BUDGET_MB", 4096)
-WAIT_TIMEOUT_S = _env_int("MAE_BUSY_TIMEOUT_S", 120)
+MAX_CONCURRENT = max(1, settings.get("MAE_MAX_CONCURRENT"))
+MEMORY_BUDGET_MB = max(1, settings.get("MAE_MEMORY_BUDGET_MB"))
+WAIT_TIMEOUT_S = max(1, settings.get("MAE_BUSY_TIMEOUT_S"))
 BYTES = 4  # float32 on CPU
 
 

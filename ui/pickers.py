@@ -22,6 +22,7 @@ from mae_core.errors import MAEError
 from mae_core.images import FIT_MODES
 
 from . import catalogue_picker, presets, resources, state
+from . import precision as precision_control
 from .state import Param
 
 PATCH_CHOICES = (2, 4, 7, 8, 14, 16, 28, 32)
@@ -71,6 +72,7 @@ class Checkpoint:
     model: object
     info: object
     target: str = "auto"  # the target choice (TARGET_CHOICES): pass it on with the path to cached results
+    precision: str = "fp32"  # the resolved precision (ui.precision): pass it on to cached results
 
     @property
     def cfg(self):
@@ -269,12 +271,14 @@ def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry:
             return None
         path, label = got
         model, info, sha, target = _load_with_target(prefix, path, label, with_target, extra)
+        precision = precision_control.pick(model) if not prefix else precision_control.current(model)
     except MAEError as e:
         report(str(e))
         return None
     finally:
         state.publish(params + extra)
-    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target)
+    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target,
+                      precision=precision)
 
 
 def _target_control(prefix: str, info) -> str:

@@ -41,12 +41,12 @@ def _png(img) -> bytes:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
                          mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid, target: str, fit: str,
-                         label: str, img_label: str) -> ReconstructionView:
+                         label: str, img_label: str, precision: str | None = None) -> ReconstructionView:
     res = resources.reconstruction(path, sha, img_key, _img, image_size, patch_size, mask_unit, mask_ratio, seed,
-                                   keep, denorm, mask_grid, target=target, fit=fit)
+                                   keep, denorm, mask_grid, target=target, fit=fit, precision=precision)
     about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
              + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
-             f"units, {res.effective_ratio:.0%} removed, seed {seed}")
+             f"units, {res.effective_ratio:.0%} removed, seed {seed}, {res.precision}")
     scores = (f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB" if np.isfinite(res.masked_mse) else
               "nothing masked: no masked error to score")
     masked = render.grid_overlay(res.masked, patch_size, mask_unit)
@@ -80,7 +80,7 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
     return _reconstruction_view(str(ck.path), ck.sha, img_key, img, int(g.image_size), int(g.patch_size),
                                 int(g.mask_unit), float(g.mask_ratio), int(g.seed), str(g.keep), str(denorm),
                                 mask_grid, str(getattr(ck, "target", "auto")), str(fit), str(ck.label),
-                                str(img_label))
+                                str(img_label), str(getattr(ck, "precision", "fp32")))
 
 
 def _default_checkpoint():
@@ -94,7 +94,11 @@ def _default_checkpoint():
     if path is None:
         return None
     model, info, sha = resources.load(path)
-    ck = pickers.Checkpoint(path=path, sha=sha, label=path.stem, source="embedded", model=model, info=info)
+    from . import precision
+
+    ck = pickers.Checkpoint(path=path, sha=sha, label=path.stem, source="embedded", model=model, info=info,
+                            precision=precision.resolve_precision(precision.param().default,
+                                                                  precision.device_of(model)))
     d = {p.name: p.default for p in pickers.geometry_params(ck)}
     return ck, pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
 
@@ -128,4 +132,4 @@ def warm_defaults() -> None:
     img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
     resources.attention(str(ck.path), ck.sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
-                        fit="stretch")
+                        fit="stretch", precision=ck.precision)
