@@ -82,7 +82,7 @@ def off_distribution_check(ck, g, res):
     gauss = res.baselines.get("gaussian_fill")
     resampled = (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch)
     if resampled and gauss is not None and np.isfinite(res.masked_mse) and res.masked_mse > gauss:
-        st.warning(f"At I={g.image_size}, p={g.patch_size} {ck.label} reconstructs worse than a Gaussian fill of the "
+        st.warning(f"At I={g.image_size}, p={g.patch_size}, {ck.label} reconstructs worse than a Gaussian fill of the "
                    f"visible patches (masked MSE {res.masked_mse:.4f} against {gauss:.4f}): resampled this far, it is "
                    f"off its training distribution. Its own geometry is {ck.native_size}/{ck.native_patch} "
                    "(Presets → checkpoint native).", icon=":material/warning:")
