@@ -21,3 +21,23 @@ def test_home_shows_start_here_and_a_picture_above_the_fold_at_1280x720(app_url,
         page.screenshot(path=str(shot.ROOT / "artifacts" / "screenshots" / "home_1280x720.png"))
     finally:
         ctx.close()
+
+
+def test_a_refused_value_is_not_said_again_after_a_valid_one(app_url, browser):  # noqa: F811
+    """I=5000 from a link is refused with a notice on that view; typing a valid I leaves no trace of it."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    try:
+        _open(page, f"{app_url}/?I=5000")
+        main = page.locator('[data-testid="stMain"]')
+        assert "I=5000" in main.inner_text()
+        field = page.get_by_label("Image size I")
+        field.fill("224")
+        field.press("Enter")
+        page.wait_for_timeout(800)
+        shot.wait_idle(page)
+        text = main.inner_text()
+        assert "5000" not in text, text[:600]
+        assert not shot.problems_on(page)
+    finally:
+        ctx.close()
