@@ -2,6 +2,7 @@
 import numpy as np
 import streamlit as st
 
+from mae_core.checkpoints import arch_words
 from mae_core.masking import make_mask
 from mae_core.reconstruct import DENORM_MODES, LEAK_NOTE
 from ui import limits, paint, pickers, presets, progress, render, state, views
@@ -32,12 +33,25 @@ def display_controls(ck):
     return mask_src, denorm
 
 
+KEEP_WORDS = {"blocks": "whole mask units", "exact": "exactly r of the patches"}
+FIT_WORDS = {"stretch": "stretched to a square", "crop": "centre-cropped", "pad": "padded with grey"}
+
+
 def settings_caption(ck, img_label, g, fit):
+    """One line in words: the checkpoint and its architecture, the image, the geometry and the mask."""
     target_txt = f" · target {ck.info.target}" + (" (your choice)" if ck.target != "auto" else "") \
         if ck.can_reconstruct else ""
-    st.caption(f"**{ck.label}** ({ck.info.arch_name}) · image **{img_label}** · I={g.image_size} "
-               f"p={g.patch_size} m={g.mask_unit} r={g.mask_ratio:.2f} seed={g.seed} keep={g.keep} fit={fit} "
-               f"precision={ck.precision}" + target_txt)
+    st.caption(f"**{ck.label}** ({arch_words(ck.cfg)}) · image **{img_label}**, {FIT_WORDS.get(fit, fit)} · "
+               f"I={g.image_size} p={g.patch_size} m={g.mask_unit} r={g.mask_ratio:.2f} seed={g.seed}, "
+               f"{KEEP_WORDS.get(g.keep, g.keep)}, precision={ck.precision}" + target_txt)
+
+
+def baseline_delta(model_mse: float, baseline: float) -> tuple[str, str]:
+    """(delta text, delta_color) for a baseline tile: the comparison in words, green when the model does better."""
+    d = model_mse - baseline
+    if abs(d) < 5e-5:
+        return "model about the same", "off"
+    return (f"model better by {-d:.4f}", "normal") if d < 0 else (f"model worse by {d:.4f}", "inverse")
 
 
 def encoder_only_stop():
@@ -68,7 +82,7 @@ def off_distribution_check(ck, g, res):
     gauss = res.baselines.get("gaussian_fill")
     resampled = (g.image_size, g.patch_size) != (ck.native_size, ck.native_patch)
     if resampled and gauss is not None and np.isfinite(res.masked_mse) and res.masked_mse > gauss:
-        st.warning(f"At I={g.image_size}, p={g.patch_size} {ck.label} reconstructs worse than a Gaussian fill of the "
+        st.warning(f"At I={g.image_size}, p={g.patch_size}, {ck.label} reconstructs worse than a Gaussian fill of the "
                    f"visible patches (masked MSE {res.masked_mse:.4f} against {gauss:.4f}): resampled this far, it is "
                    f"off its training distribution. Its own geometry is {ck.native_size}/{ck.native_patch} "
                    "(Presets → checkpoint native).", icon=":material/warning:")
@@ -133,9 +147,10 @@ def metrics_panel(ck, res, g, est, img_label, mask_grid, tag):
     with render.tiles():
         for k, label in shown:
             v = res.baselines[k]
-            st.metric(label, f"{v:.4f}", delta=f"{res.masked_mse - v:+.4f} model", delta_color="inverse",
-                      width="content", help=f"Given {res.baseline_notes.get(k, '')}. The delta is the model's "
-                                            "masked MSE minus this one: green = the model does better.")
+            delta, colour = baseline_delta(res.masked_mse, v)
+            st.metric(label, f"{v:.4f}", delta=delta, delta_color=colour, delta_arrow="off", width="content",
+                      help=f"Given {res.baseline_notes.get(k, '')}. Below it: how the model's masked MSE compares "
+                           "(lower is better): green = the model does better than this fill.")
     st.caption("Each baseline is given: " + "; ".join(
         f"**{label.removesuffix(' MSE')}**: {res.baseline_notes.get(k, '')}" for k, label in shown)
         + (". Compare the model with the statistics fill: both get the same statistics." if

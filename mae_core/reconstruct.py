@@ -18,7 +18,7 @@ from . import cost
 from .cost import FlopEstimate
 from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
-from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .masking import DEFAULT_SEED, Mask, make_mask, mask_from_array, pixel_mask
 from .model import adapt_model, patchify, unpatchify
 from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
 
@@ -335,7 +335,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--patch-size", type=int, help="p (default: the checkpoint's native patch size)")
     ap.add_argument("--mask-unit", type=int, help="m (default: the checkpoint's training mask unit, else 1)")
     ap.add_argument("--mask-ratio", type=float, default=0.75)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"mask seed (default {DEFAULT_SEED}, as the app)")
     ap.add_argument("--keep", choices=("blocks", "exact"), default="blocks")
     ap.add_argument("--mask-file", help="a .npy grid of 0/1 (1 = removed) used instead of a random mask")
     ap.add_argument("--fit", choices=FIT_CHOICES, default="stretch",

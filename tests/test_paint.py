@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.paint import apply_selection
-
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 RECON = "app_pages/reconstruction.py"
@@ -17,6 +15,8 @@ pytestmark = pytest.mark.usefixtures("family_env")
 
 
 def test_a_click_toggles_one_mask_unit_and_a_drag_sets_every_unit_it_touches():
+    from ui.paint import apply_selection
+
     mask = np.zeros((4, 4), np.float32)
     once = apply_selection(mask, [(1, 0)], mask_unit=2, toggle=True)
     assert once[:2, :2].all() and once.sum() == 4  # the whole 2x2 unit of patch (1, 0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mae_core import assets
+from mae_core import assets, masking
 from mae_core.checkpoints.info import TARGET_CHOICES, CheckpointInfo
 from mae_core.errors import MAEError
 from mae_core.images import FIT_MODES
@@ -29,7 +29,7 @@ PATCH_CHOICES = (2, 4, 7, 8, 14, 16, 28, 32)
 MASK_UNITS = (1, 2, 3, 4, 8)
 IMAGE_MIN, IMAGE_MAX = 16, 1024
 SEED_MAX = 2**31 - 1
-DEFAULT_SEED = 2  # the official MAE demo's seed
+DEFAULT_SEED = masking.DEFAULT_SEED  # the official MAE demo's seed, also the reconstruct command's default
 # The papers' geometries, name -> (I, p, m) (the embedded 128-px models run them resampled; the page says so).
 # ui.presets also holds the presets that switch to a trained model of the embedded family.
 PRESETS = {pr.label: (pr.image_size, pr.patch_size, pr.mask_unit) for pr in presets.PAPER_PRESETS}
