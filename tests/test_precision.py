@@ -301,3 +301,47 @@ def test_rollout_is_a_vector_matrix_chain(model, image, monkeypatch):
         eager.forward_encoder(image, make_mask(CFG.grid, 1, 0.0).batch(1)[0])
     full = attention_rollout(store, "mean")  # the (T, T) matrix, reference form
     np.testing.assert_allclose(res.rollout.reshape(-1), full[0, 1:].numpy(), atol=1e-6)
+
+
+# ------------------------------------------------------------------ compiled forward: CUDA only, eager fallback
+def test_compile_is_never_used_on_a_cpu(monkeypatch):
+    from mae_core import compiled
+
+    monkeypatch.setenv("MAE_COMPILE", "1")
+    assert compiled.wanted("cpu") is False and compiled.wanted("cpu", True) is False
+    assert compiled.wanted(torch.device("cuda")) is True
+    monkeypatch.setenv("MAE_COMPILE", "0")
+    assert compiled.wanted(torch.device("cuda")) is False and compiled.wanted(torch.device("cuda"), True) is True
+
+
+def test_compiled_forward_is_cached_with_the_model_reports_its_first_call_and_falls_back(model, image, monkeypatch):
+    from mae_core import compiled
+
+    calls = []
+
+    def fake_compile(m, **kw):  # stands in for torch.compile on a CPU: counts compilations
+        calls.append(kw)
+        return lambda *a: m(*a)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    ids_keep, ids_restore = make_mask(CFG.grid, 1, 0.75, seed=0).batch(1)
+    with torch.no_grad():
+        want = model(image, ids_keep, ids_restore)
+        out, info = compiled.forward(model, image, ids_keep, ids_restore, compute("cpu", "fp32"))
+        again, info2 = compiled.forward(model, image, ids_keep, ids_restore, compute("cpu", "fp32"))
+    assert calls == [dict(mode="reduce-overhead", dynamic=False)]  # compiled once, then shared
+    torch.testing.assert_close(out, want) and torch.testing.assert_close(again, want)
+    assert info["compiled"] and info["first_call_s"] > 0 and info2["first_call_s"] == info["first_call_s"]
+
+    other = random_model(CFG, seed=1)
+
+    def broken(m, **kw):
+        def f(*a):
+            raise RuntimeError("backend exploded")
+        return f
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with torch.no_grad():
+        out, info = compiled.forward(other, image, ids_keep, ids_restore, compute("cpu", "fp32"))
+        torch.testing.assert_close(out, other(image, ids_keep, ids_restore))
+    assert info["compiled"] is False and "backend exploded" in info["fallback"]
