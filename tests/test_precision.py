@@ -129,9 +129,12 @@ def test_query_chunk_policy_with_a_given_budget():
     assert att.query_chunk(T, H, "cuda", free_bytes=80e9, budget_bytes=100 * row) == 100
     assert att.query_chunk(T, H, "cuda", free_bytes=2 * 50 * row / att.FREE_FRACTION / 2) == 50
     assert att.query_chunk(T, H, "cuda", free_bytes=80e9, budget_bytes=1) == 1  # never 0
-    # a CPU keeps its 256-row blocks unless a budget asks for fewer
-    assert att.query_chunk(T, H, "cpu") == att.CPU_CHUNK
-    assert att.query_chunk(T, H, "cpu", budget_bytes=1e12) == att.CPU_CHUNK
+    # a CPU sizes its blocks for the cache (never above CPU_CHUNK, so its peak stays as low), a budget only lowers it
+    assert att.query_chunk(T, H, "cpu") == att.CPU_BLOCK_BYTES // (4 * H * T)  # 104 rows of ViT-L at L = 784
+    assert att.query_chunk(197, 12, "cpu") == 197  # ViT-B/16 @224: one block per layer
+    assert att.query_chunk(3137, 16, "cpu") == att.CPU_CHUNK_MIN
+    assert att.query_chunk(785, 2, "cpu") == att.CPU_CHUNK
+    assert att.query_chunk(T, H, "cpu", budget_bytes=1e12) == att.query_chunk(T, H, "cpu")
     assert att.query_chunk(T, H, "cpu", budget_bytes=10 * row) == 10
     assert att.query_chunk(100, H, "cpu") == 100
 
