@@ -18,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mae_core.errors import MAEError
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -35,18 +36,6 @@ TIMEOUT = 180
 
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page: str | None = None, query: dict | None = None, secrets: dict | None = None) -> AppTest:
-    """A fresh session opened on `page` with the given URL parameters, as when someone follows a shared link."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (secrets or {}).items():
-        at.secrets[k] = v
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def problems(at: AppTest) -> list[str]:

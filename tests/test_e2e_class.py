@@ -1,7 +1,7 @@
 """In headless Chromium, what a class sees: colours read back from the rendered pixels, the Lesson's figures above
 the fold of a 1280x720 projector, the ablation charts' sources and labels at 1280 and 1400 px.
 
-Uses the Chromium and server fixtures of tests/test_e2e.py (the system /usr/bin/chromium; skipped without it, except
+Uses the Chromium and server fixtures of tests/conftest.py (the system /usr/bin/chromium; skipped without it, except
 under CI=true).
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_e2e import SHOTS, _open, app_url, browser, shot  # noqa: F401  (fixtures shared with test_e2e.py)
+from conftest import SHOTS, shot
+from conftest import open_url as _open
 
 # (x, y) in page pixels and the z value of every finite cell of a heatmap, sampled near a cell corner so the
 # value text printed in the cell (texttemplate) is not what is read

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import open_page
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 LESSON = "app_pages/lesson.py"
@@ -25,15 +27,6 @@ _spec.loader.exec_module(lesson_data)
 
 
 pytestmark = pytest.mark.usefixtures("family_env")  # the pages run on the tiny random family; the lesson's precomputed figures are the shipped family's
-
-
-def open_page(page=None, query=None, at: AppTest | None = None) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def ok(at):
