@@ -34,7 +34,7 @@ _CELLS_JS = """(needle) => {
 }"""
 
 
-def _page(browser, width, height):  # noqa: F811
+def _page(browser, width, height):
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
     return ctx, ctx.new_page()
 
@@ -66,7 +66,7 @@ def _lowest_is_darkest(cells):
 
 @pytest.mark.parametrize("path, needle", [("reconstruction", "Per-patch MSE"),
                                           ("sequence_grid?gmode=family&gcols=m&gm=1,2", "Masked MSE")])
-def test_error_colours_on_screen_lowest_value_darkest(app_url, browser, path, needle):  # noqa: F811
+def test_error_colours_on_screen_lowest_value_darkest(app_url, browser, path, needle):
     ctx, page = _page(browser, 1400, 1000)
     try:
         _open(page, f"{app_url}/{path}")
@@ -81,9 +81,13 @@ def test_error_colours_on_screen_lowest_value_darkest(app_url, browser, path, ne
 
 
 # ------------------------------------------------------------------ the Lesson on a projector
-@pytest.mark.parametrize("step", range(1, 9))
+# the Lesson's steps, counted in its list of steps (a new step is checked without touching this file)
+N_STEPS = (_e2e.ROOT / "app_pages" / "lesson.py").read_text(encoding="utf-8").count("\n    Step(")
+
+
+@pytest.mark.parametrize("step", range(1, N_STEPS + 1))
 def test_presentation_mode_shows_every_steps_main_figure_above_the_fold_at_1280x720(
-        app_url, browser, step):  # noqa: F811
+        app_url, browser, step):
     ctx, page = _page(browser, 1280, 720)
     try:
         _open(page, f"{app_url}/lesson?step={step}&present=true")
@@ -125,7 +129,7 @@ _OVERLAPS_JS = """() => {
 @pytest.mark.parametrize("width, height", [(1280, 720), (1400, 1000)])
 @pytest.mark.parametrize("query", ["study=MAE&table=all", "measured=true", ""])
 def test_ablation_charts_labels_never_overlap_and_sources_are_beside_them(
-        app_url, browser, width, height, query):  # noqa: F811
+        app_url, browser, width, height, query):
     ctx, page = _page(browser, width, height)
     try:
         _open(page, f"{app_url}/ablations?{query}")
@@ -149,7 +153,7 @@ _TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
 })"""
 
 
-def test_lesson_step_3_panels_read_1_2_3_and_step_8_caption_names_only_what_is_drawn(app_url, browser):  # noqa: F811
+def test_lesson_step_3_panels_read_1_2_3_and_step_8_caption_names_only_what_is_drawn(app_url, browser):
     ctx, page = _page(browser, 1400, 1000)
     try:
         _open(page, f"{app_url}/lesson?step=3")
@@ -190,7 +194,7 @@ _POINT_JS = """(i) => {
 }"""
 
 
-def test_ablation_hover_boxes_stay_inside_the_window_at_1400(app_url, browser):  # noqa: F811
+def test_ablation_hover_boxes_stay_inside_the_window_at_1400(app_url, browser):
     """A point's tooltip (study, table, source, caveat) is whole: inside the window, not cut at either side."""
     ctx, page = _page(browser, 1400, 1000)
     try:
@@ -215,7 +219,7 @@ def test_ablation_hover_boxes_stay_inside_the_window_at_1400(app_url, browser): 
         ctx.close()
 
 
-def test_the_long_seq_configuration_table_shows_every_row_without_an_inner_scroll(app_url, browser):  # noqa: F811
+def test_the_long_seq_configuration_table_shows_every_row_without_an_inner_scroll(app_url, browser):
     ctx, page = _page(browser, 1280, 720)
     try:
         _open(page, f"{app_url}/ablations?study=Long-Seq%20MAE")

@@ -265,3 +265,13 @@ def test_the_data_reader_and_the_script_agree_on_keys():
         assert lesson.steps_from(d, name, m) is not None
     for n in lesson_data.SETTINGS["recon"]:
         assert d[f"recon/{n}/pasted"].shape == (128, 128, 3)
+
+
+@pytest.mark.parametrize("step", range(1, (ROOT / LESSON).read_text(encoding="utf-8").count("\n    Step(") + 1))
+def test_presentation_mode_shows_the_same_step_with_a_one_line_header(step):
+    at = open_page(LESSON, {"step": step, "present": "true"})
+    ok(at)
+    assert not at.title and not at.header  # the title, citation and big step header give way to one line
+    assert any(m.value.startswith(f"### {step}. ") for m in at.markdown)
+    assert at.query_params["present"] == "true" and at.toggle(key="present").value
+    check_view(step, at)
