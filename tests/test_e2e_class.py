@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHOTS, shot
+from conftest import ROOT, SHOTS, shot
 from conftest import open_url as _open
 
 # (x, y) in page pixels and the z value of every finite cell of a heatmap, sampled near a cell corner so the
@@ -82,7 +82,7 @@ def test_error_colours_on_screen_lowest_value_darkest(app_url, browser, path, ne
 
 # ------------------------------------------------------------------ the Lesson on a projector
 # the Lesson's steps, counted in its list of steps (a new step is checked without touching this file)
-N_STEPS = (_e2e.ROOT / "app_pages" / "lesson.py").read_text(encoding="utf-8").count("\n    Step(")
+N_STEPS = (ROOT / "app_pages" / "lesson.py").read_text(encoding="utf-8").count("\n    Step(")
 
 
 @pytest.mark.parametrize("step", range(1, N_STEPS + 1))
