@@ -1,4 +1,5 @@
 """Checkpoint formats: detection, strict loading, classification, refusals, directory listing and the info CLI."""
+from mae_core.masking import make_mask
 import argparse
 import hashlib
 import json
@@ -491,3 +492,227 @@ def test_safetensors_whose_header_length_starts_with_pickle_byte(tmp_path):
     assert info.format == FORMAT_OURS
     for key, v in m.state_dict().items():
         _torch.testing.assert_close(loaded.state_dict()[key], v.half().float())
+
+
+# ------------------------------------------------------------------ a decoder MLP ratio of its own
+HF_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, image_size=32,
+               patch_size=8, decoder_hidden_size=48, decoder_num_hidden_layers=2, decoder_num_attention_heads=4,
+               decoder_intermediate_size=96, layer_norm_eps=1e-6, norm_pix_loss=False)  # ratios 4.0 and 2.0
+
+
+def hf_model_with_own_decoder_ratio(seed=3):
+    transformers = pytest.importorskip("transformers")
+    from mae_core.geometry import sincos_pos_embed_2d
+
+    from conftest import randomise
+
+    torch.manual_seed(seed)
+    hf = randomise(transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**HF_TINY, attn_implementation="eager")),
+                   seed)
+    with torch.no_grad():
+        hf.vit.embeddings.position_embeddings.copy_(torch.from_numpy(sincos_pos_embed_2d(32, 4))[None])
+        hf.decoder.decoder_pos_embed.copy_(torch.from_numpy(sincos_pos_embed_2d(48, 4))[None])
+    return hf.eval()
+
+
+def hf_reconstruction(hf, x, ids_keep):
+    """HF keeps the len_keep tokens of lowest noise: give our kept ids the lowest noise, in our order."""
+    L = (hf.config.image_size // hf.config.patch_size) ** 2
+    n, k = ids_keep.shape
+    hf.config.mask_ratio = 1.0 - (k + 0.5) / L
+    noise = (1.0 + 0.01 * torch.arange(L, dtype=torch.float32) / L).expand(n, -1)
+    noise = noise.scatter(1, ids_keep, torch.arange(k, dtype=torch.float32).expand(n, -1) / (10 * k))
+    with torch.no_grad():
+        return hf(pixel_values=x, noise=noise)
+
+
+def test_transformers_folder_with_its_own_decoder_mlp_ratio_matches_hf(tmp_path):
+    from mae_core.checkpoints import load_checkpoint
+
+    hf = hf_model_with_own_decoder_ratio()
+    hf.save_pretrained(tmp_path / "vit-mae-dec2")
+    model, info = load_checkpoint(tmp_path / "vit-mae-dec2")
+    assert model.cfg.mlp_ratio == 4.0 and model.cfg.decoder_mlp_ratio == 2.0
+    assert model.decoder_blocks[0].mlp.fc1.weight.shape == (96, 48)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    masks = [make_mask(model.cfg.grid, 1, 0.75, seed=s) for s in (0, 1)]
+    ids_keep = torch.stack([m.ids_keep for m in masks])
+    ids_restore = torch.stack([m.ids_restore for m in masks])
+    out = hf_reconstruction(hf, x, ids_keep)
+    torch.testing.assert_close(out.ids_restore, ids_restore)
+    with torch.no_grad():
+        pred = model(x, ids_keep, ids_restore)
+    torch.testing.assert_close(pred, out.logits, atol=1e-5, rtol=0)
+    assert pred.abs().max() > 0.1
+
+
+def test_decoder_mlp_ratio_from_shapes_and_back_to_transformers_and_our_format(tmp_path):
+    from mae_core.checkpoints import hf_config_for, infer_config, load_checkpoint, to_hf_state_dict
+    from mae_core.model import MAEConfig, build_model
+    from mae_core.ourformat import save_checkpoint
+
+    cfg = MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=48,
+                    decoder_depth=1, decoder_num_heads=4, decoder_mlp_ratio=2.0)
+    m = build_model(cfg).eval()
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    got, _ = infer_config(shapes, dict(num_heads=2, decoder_num_heads=4))
+    assert got.mlp_ratio == 4.0 and got.decoder_mlp_ratio == 2.0
+    same, _ = infer_config({k: tuple(v.shape) for k, v in build_model(cfg.replace(decoder_mlp_ratio=None))
+                            .state_dict().items()}, dict(num_heads=2, decoder_num_heads=4))
+    assert same.decoder_mlp_ratio is None  # None = same as the encoder
+    d = hf_config_for(cfg)
+    assert d["intermediate_size"] == 128 and d["decoder_intermediate_size"] == 96
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**d)).eval()
+    naming = "v5-module"
+    hf.load_state_dict(to_hf_state_dict(m, naming), strict=True)
+    loaded, _ = load_checkpoint(save_checkpoint(m, tmp_path / "ours.safetensors", dtype=torch.float32))
+    assert loaded.cfg.decoder_mlp_ratio == 2.0
+
+
+def test_costs_count_the_decoder_at_its_own_mlp_ratio():
+    from mae_core import cost
+    from mae_core.cost import estimate_flops
+    from mae_core.model import MAEConfig, build_model
+
+    kw = dict(img_size=224, patch_size=16, n_keep=49, embed_dim=768, depth=12, decoder_embed_dim=512,
+              decoder_depth=8)
+    same = estimate_flops(**kw)
+    half = estimate_flops(**kw, decoder_mlp_ratio=2.0)
+    assert half.encoder == same.encoder and half.decoder < same.decoder
+    L, Dd, depth = 196, 512, 8
+    assert same.decoder - half.decoder == pytest.approx(2.0 * depth * 2 * 2.0 * (L + 1) * Dd * Dd)
+    cfg = MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=48,
+                    decoder_depth=2, decoder_num_heads=4, decoder_mlp_ratio=2.0)
+    n_true = sum(p.numel() for n, p in build_model(cfg).named_parameters() if "pos_embed" not in n)
+    est = cost.estimate_for_config(cfg, 16, 4, 16)
+    est_same = cost.estimate_for_config(cfg.replace(decoder_mlp_ratio=None), 16, 4, 16)
+    assert est.weights < est_same.weights and est.decoder_activations < est_same.decoder_activations
+    assert est.weights / cost.BYTES == pytest.approx(n_true, rel=0.02)
+
+
+def test_a_folder_listing_says_what_it_skipped_and_why(tmp_path):
+    from mae_core.checkpoints import scan_checkpoints
+    from mae_core.model import MAEConfig, build_model
+    from mae_core.ourformat import save_checkpoint
+
+    good = save_checkpoint(build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                                                 decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)),
+                           tmp_path / "good.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[:100])
+    bad_dir = tmp_path / "hf-no-weights"
+    bad_dir.mkdir()
+    (bad_dir / "config.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not a candidate")
+    scan = scan_checkpoints(tmp_path)
+    assert scan.found == [good]
+    skipped = dict(scan.skipped)
+    assert set(skipped) == {tmp_path / "cut.safetensors", bad_dir}
+    for reason in skipped.values():
+        assert reason and "\n" not in reason and len(reason) < 200
+    assert "model.safetensors" in skipped[bad_dir]
+
+
+
+# ------------------------------------------------------------------ an explicit target wins over probe and metadata
+def _unrecorded(tmp_path, seed=14):
+    """Random weights whose target nothing records (a sidecar without norm_pix_loss): the loader must probe."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from mae_core.model import MAEConfig, build_model
+
+    torch.manual_seed(seed)
+    m = build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+                              decoder_depth=1, decoder_num_heads=2)).eval()
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    cfg = m.cfg.to_dict()
+    del cfg["norm_pix_loss"]
+    (tmp_path / "w.json").write_text(json.dumps({"config": cfg}))
+    return tmp_path / "w.safetensors"
+
+
+def test_probe_shows_its_evidence(tmp_path):
+    from mae_core.checkpoints import PROBE_NORM_BELOW, PROBE_PIXELS_ABOVE, load_checkpoint
+
+    _, info = load_checkpoint(_unrecorded(tmp_path))
+    assert info.target_source == "probe"
+    ev = info.probe
+    assert set(ev) >= {"statistic", "norm_below", "pixels_above", "mse_pixels", "mse_norm", "verdict", "decided_by"}
+    assert (ev["norm_below"], ev["pixels_above"]) == (PROBE_NORM_BELOW, PROBE_PIXELS_ABOVE)
+    assert 0 <= ev["statistic"] <= 1 and ev["mse_pixels"] > 0 and ev["mse_norm"] > 0
+    assert ev["verdict"] == info.target
+    assert info.to_dict()["probe"] == ev  # in `info --json` too
+
+
+@pytest.mark.parametrize("choice,target", [("pixels", "pixels"), ("norm-pix", "normalised pixels")])
+def test_explicit_target_wins_over_the_probe(tmp_path, choice, target):
+    from mae_core.checkpoints import inspect_checkpoint, load_checkpoint
+
+    path = _unrecorded(tmp_path)
+    model, info = load_checkpoint(path, target=choice)
+    assert info.target == target and info.target_source == "your choice"
+    assert model.cfg.norm_pix_loss == (target == "normalised pixels") == info.config.norm_pix_loss
+    assert info.kind == ("norm-pix-target" if choice == "norm-pix" else "pixel-target")
+    assert any("overrides" in n and "probe" in n for n in info.notes), info.notes
+    assert info.probe is not None  # the probe's evidence is still shown beside the choice
+    assert inspect_checkpoint(path, target=choice).target == target
+
+
+def test_explicit_target_wins_over_metadata(tmp_path):
+    from mae_core.checkpoints import load_checkpoint
+    from mae_core.model import MAEConfig, build_model
+    from mae_core.ourformat import save_checkpoint
+
+    path = save_checkpoint(build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                                                 decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)),
+                           tmp_path / "m.safetensors")
+    _, info = load_checkpoint(path)
+    assert info.target == "pixels" and info.target_source == "metadata" and info.probe is None
+    _, info = load_checkpoint(path, target="norm-pix")
+    assert info.target == "normalised pixels" and info.config.norm_pix_loss
+    assert any("overrides" in n and "metadata" in n for n in info.notes), info.notes
+    with pytest.raises(Exception, match="target"):
+        load_checkpoint(path, target="colours")
+
+
+def test_retarget_builds_a_new_object_and_never_touches_the_shared_model(tmp_path):
+    from mae_core.checkpoints import load_checkpoint, retarget
+
+    model, info = load_checkpoint(_unrecorded(tmp_path), target="pixels")
+    before = (model.cfg, info.target, list(info.notes))
+    other, other_info = retarget(model, info, "norm-pix")
+    assert other is not model and other_info is not info
+    assert other.cfg.norm_pix_loss and not model.cfg.norm_pix_loss
+    assert (model.cfg, info.target, list(info.notes)) == before
+    assert other.blocks[0].attn.qkv.weight is model.blocks[0].attn.qkv.weight  # weights shared, read-only
+    same, same_info = retarget(model, info, "auto")
+    assert same is model and same_info is info
+
+
+def test_cli_target_flag_and_probe_evidence(tmp_path, capsys):
+    import json
+
+    from mae_core.cli import main
+
+    path = _unrecorded(tmp_path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    probe_line = next(line for line in out.splitlines() if line.startswith("probe"))
+    assert "0.25" in probe_line and "0.4" in probe_line and "MSE" in probe_line
+    assert main(["info", str(path), "--target", "norm-pix", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["target"] == "normalised pixels" and d["target_source"] == "your choice" and d["probe"]
+    img = tmp_path / "img.png"
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (120, 60, 200)).save(img)
+    out_npz = tmp_path / "r.npz"
+    assert main(["reconstruct", "--checkpoint", str(path), "--image", str(img), "--target", "norm-pix",
+                 "--out", str(out_npz)]) == 0
+    out = capsys.readouterr().out
+    assert "target=normalised pixels" in out and "overrides" in out
+    with pytest.raises(SystemExit) as e:  # argparse: one line on stderr, exit code 2
+        main(["info", str(path), "--target", "bogus"])
+    assert e.value.code == 2

@@ -106,3 +106,51 @@ def test_broken_images_are_refused():
     rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
     assert load_image(rgba).getpixel((0, 0)) == (255, 255, 255)  # transparent over white
     assert image_hash(rgba) == image_hash(load_image(rgba))
+
+
+# ------------------------------------------------------------------ baselines depend on the mask alone, like with like
+def _tiny_model(norm_pix=False, seed=0):
+    from mae_core.model import MAEConfig, build_model
+
+    torch.manual_seed(seed)
+    return build_model(MAEConfig(img_size=64, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                                 decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2,
+                                 norm_pix_loss=norm_pix)).eval()
+
+
+def test_a_seeded_and_a_painted_copy_of_one_mask_get_the_same_baselines():
+    from mae_core.assets import DEMO_IMAGES
+    from mae_core.reconstruct import reconstruct
+
+    model = _tiny_model()
+    for m in (2, 4):
+        seeded = make_mask(model.cfg.grid, m, 0.75, seed=3)
+        painted = seeded.mask.numpy().copy()  # what the app's mask painter hands over: a bare 0/1 grid
+        a = reconstruct(model, DEMO_IMAGES["flower"], mask=seeded)
+        b = reconstruct(model, DEMO_IMAGES["flower"], mask=painted)
+        assert a.mask_unit == m and b.mask_unit == 1  # the painted copy does not know its unit
+        assert a.baselines == b.baselines
+        assert a.masked_mse == b.masked_mse
+
+
+def test_norm_pix_model_is_compared_with_a_fill_given_the_same_statistics():
+    from mae_core.assets import DEMO_IMAGES
+    from mae_core.reconstruct import BASELINE_GIVEN, reconstruct
+
+    model = _tiny_model(norm_pix=True)
+    with torch.no_grad():  # a decoder that predicts "no structure": every normalised patch is 0
+        model.decoder_pred.weight.zero_()
+        model.decoder_pred.bias.zero_()
+    for denorm in ("visible", "ground-truth"):
+        res = reconstruct(model, DEMO_IMAGES["china"], mask_unit=2, seed=1, denorm=denorm)
+        assert "stats_fill" in res.baselines
+        # all the model adds over the statistics is zero, so it ties the statistics-only fill exactly
+        assert res.masked_mse == pytest.approx(res.baselines["stats_fill"], rel=1e-5, abs=1e-8)
+        assert res.metrics()["stats_fill_mse"] == res.baselines["stats_fill"]
+        assert set(res.baseline_notes) == set(res.baselines)
+        assert ("visible" in res.baseline_notes["stats_fill"]) == (denorm == "visible")
+    raw = reconstruct(model, DEMO_IMAGES["china"], mask_unit=2, seed=1, denorm="raw")
+    assert "stats_fill" not in raw.baselines  # no statistics given to the model, none to the baselines
+    pix = reconstruct(_tiny_model(), DEMO_IMAGES["china"], mask_unit=2, seed=1)
+    assert set(pix.baselines) == {"mean_fill", "gaussian_fill"}
+    assert set(BASELINE_GIVEN) >= {"mean_fill", "gaussian_fill"}
