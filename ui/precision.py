@@ -12,7 +12,7 @@ from . import state
 from .state import Param
 
 KEY = "precision"
-LABELS = {"auto": "auto", "fp32": "fp32 (exact)", "tf32": "tf32 (GPU tensor cores)", "bf16": "bf16 (fastest)"}
+LABELS = {"auto": "auto (tf32 on a GPU, fp32 on a CPU)", "fp32": "fp32", "tf32": "tf32 (GPU tensor cores)", "bf16": "bf16"}
 
 
 def param() -> Param:
