@@ -237,7 +237,7 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
             lat_mask = make_mask(cfg.grid, mu, mask_ratio, seeds[0])
             for iname, img in imgs.items():
                 for seed in seeds:
-                    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed)
+                    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed, precision="fp32")
                     eff = res.effective_ratio
                     bits = note_bits + ([f"effective mask ratio {eff:.4f}"] if abs(eff - mask_ratio) > 1e-9 else [])
                     r0 = dict(base, Le=res.lengths.Le, image=iname, seed=seed, note="; ".join(bits))
@@ -297,7 +297,7 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                             mask_unit=max(1, int(info.mask_unit or 1)), Le=gh * gw,
                             note="unmasked image (all L patches visible); MAD averaged over heads")
                 for iname, img in imgs.items():
-                    res = analyze(model, img)
+                    res = analyze(model, img, precision="fp32")  # measured tables: the reference precision
                     mad = res.mean_attention_distance.mean(axis=1)  # (layers,)
                     frac = res.mad_fraction.mean(axis=1)
                     for li, layer in enumerate(res.layers):
