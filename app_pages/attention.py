@@ -76,7 +76,7 @@ cmp = sb.radio("Compare", ("none", "patch", "checkpoint"), key="cmp", label_visi
 p_b = sb.selectbox("Patch size of the comparison", pickers.PATCH_CHOICES, key="p_b") if cmp == "patch" else None
 state.publish(params)
 ck_b = pickers.pick_checkpoint(prefix="b_", title="Comparison checkpoint", reset_geometry=False,
-                               with_target=False) if cmp == "checkpoint" else None
+                               with_target=False, other_than=ck) if cmp == "checkpoint" else None
 state.show_notices()
 
 pickers.require(ck, picked, hint="Choose a checkpoint and an image in the sidebar.")
@@ -89,9 +89,7 @@ qr, qc = min(int(qr), gh - 1), min(int(qc), gw - 1)
 
 
 def analyse(c, I, p, query):
-    cfg = c.cfg.replace(img_size=(I, I), patch_size=p)
-    L = cfg.num_patches
-    limits.check_budget(limits.estimate_for_config(cfg, L, L, L, attention_analysis=True), f"I={I}, p={p} (L={L:,})")
+    limits.check_inference(c.cfg.replace(img_size=(I, I), patch_size=p))
     with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
         res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit,
                                   precision=c.precision)

@@ -55,6 +55,29 @@ def sequence_lengths(img_size, patch_size: int, n_keep: int | None = None, mask_
     return SequenceLengths(grid=(gh, gw), L=L, Le=Le, Ld=L // (k * k))
 
 
+STANDARD_PATCH = 16  # a standard ViT's patch (ViT-B/16, MAE's): the reference for "a long sequence"
+
+
+def sequence_class(img_size, patch_size: int) -> str:
+    """'long' or 'standard': the app's definition of a long sequence (the paper's axis), by the sequence alone.
+
+    At a given image size, a sequence is long when its patches are smaller than a standard ViT's 16 px, so it has
+    more tokens than the ViT/16 of that image (L > (I/16)^2); how the patches are masked (the mask unit) is a
+    separate fact."""
+    h, w = as_hw(img_size)
+    return "long" if (h // patch_size) * (w // patch_size) > (h // STANDARD_PATCH) * (w // STANDARD_PATCH) \
+        else "standard"
+
+
+def sequence_words(img_size, patch_size: int) -> str:
+    """sequence_class in words, e.g. 'long: L=256, 4x a 16-px-patch ViT at this image size'."""
+    h, w = as_hw(img_size)
+    L, L16 = (h // patch_size) * (w // patch_size), max(1, (h // STANDARD_PATCH) * (w // STANDARD_PATCH))
+    ratio = f"{L / L16:g}\u00d7" if L != L16 else "as many tokens as"
+    return (f"{sequence_class(img_size, patch_size)}: L={L:,}, {ratio} a {STANDARD_PATCH}-px-patch ViT at this "
+            "image size")
+
+
 def _sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:
     """MAE's get_1d_sincos_pos_embed_from_grid: (M,) positions -> (M, dim) as [sin | cos]."""
     omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)
@@ -121,44 +144,3 @@ def uniform_mad(grid, patch_size: float = 1.0, positions=None, *, cls_share: flo
             total += float(np.hypot(d[..., 0], d[..., 1]).sum())
         mean = total / float(len(c)) ** 2
     return mean * float(patch_size) * (1.0 - float(cls_share))
-
-
-@dataclass(frozen=True)
-class FlopEstimate:
-    encoder: float
-    decoder: float
-
-    @property
-    def total(self) -> float:
-        return self.encoder + self.decoder
-
-
-def _transformer_flops(tokens: int, dim: int, depth: int, mlp_ratio: float) -> float:
-    """Forward FLOPs (2 x multiply-adds) of `depth` ViT blocks on `tokens` tokens.
-
-    Per block: qkv + proj = 4 N D^2, MLP = 2 r N D^2 multiply-adds; attention scores and weighted sum = 2 N^2 D.
-    """
-    mac = depth * (4 * tokens * dim * dim + 2 * mlp_ratio * tokens * dim * dim + 2 * tokens * tokens * dim)
-    return 2.0 * mac
-
-
-def estimate_flops(img_size, patch_size: int, n_keep: int, embed_dim: int, depth: int, decoder_embed_dim: int,
-                   decoder_depth: int, mlp_ratio: float = 4.0, in_chans: int = 3,
-                   with_decoder: bool = True, decoder_mlp_ratio: float | None = None) -> FlopEstimate:
-    """Forward FLOPs of one image through the MAE (encoder on Le+1 tokens, decoder on L+1 tokens).
-
-    decoder_mlp_ratio: the decoder blocks' MLP ratio when it differs from the encoder's (None = the same).
-
-    Counts the linear layers and attention matmuls, which dominate; norms, softmax and GELU are ignored.
-    """
-    gh, gw = grid_shape(img_size, patch_size)
-    L = gh * gw
-    patch_in = 2.0 * L * in_chans * patch_size**2 * embed_dim
-    enc = patch_in + _transformer_flops(n_keep + 1, embed_dim, depth, mlp_ratio)
-    dec = 0.0
-    if with_decoder:
-        dec = 2.0 * (n_keep + 1) * embed_dim * decoder_embed_dim
-        dec += _transformer_flops(L + 1, decoder_embed_dim, decoder_depth,
-                                  mlp_ratio if decoder_mlp_ratio is None else decoder_mlp_ratio)
-        dec += 2.0 * L * decoder_embed_dim * in_chans * patch_size**2
-    return FlopEstimate(encoder=enc, decoder=dec)

@@ -15,9 +15,11 @@ import torch
 
 from . import compiled
 from .errors import ConfigError
-from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_lengths
+from . import cost
+from .cost import FlopEstimate
+from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
-from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .masking import DEFAULT_SEED, Mask, make_mask, mask_from_array, pixel_mask
 from .model import adapt_model, patchify, unpatchify
 from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
 
@@ -293,9 +295,7 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     mse = masked_mse(recon, arr, pm * scored)
     vis_mse = masked_mse(recon, arr, (1 - pm) * scored)
     lengths = sequence_lengths(cfg.img_size, p, n_keep=mask.n_keep, decoder_downsampling=cfg.decoder_downsampling)
-    flops = estimate_flops(cfg.img_size, p, mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
-                           cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=True,
-                           decoder_mlp_ratio=cfg.decoder_mlp_ratio)
+    flops = cost.flops(cfg, mask.n_keep)
     baselines, baseline_notes = {}, {}
     if with_baselines:
         unknown = np.maximum(pm, 1 - scored)  # removed pixels and padding: never a source for a fill
@@ -347,7 +347,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--patch-size", type=int, help="p (default: the checkpoint's native patch size)")
     ap.add_argument("--mask-unit", type=int, help="m (default: the checkpoint's training mask unit, else 1)")
     ap.add_argument("--mask-ratio", type=float, default=0.75)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"mask seed (default {DEFAULT_SEED}, as the app)")
     ap.add_argument("--keep", choices=("blocks", "exact"), default="blocks")
     ap.add_argument("--mask-file", help="a .npy grid of 0/1 (1 = removed) used instead of a random mask")
     ap.add_argument("--fit", choices=FIT_CHOICES, default="stretch",
@@ -361,11 +361,11 @@ def cli(argv=None) -> int:
                     help="older switch, CUDA only: autocast dtype (--precision bf16 is the same as bf16)")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from .assets import DEFAULT_CHECKPOINT
+    from .assets import default_checkpoint
     from .checkpoints import load_checkpoint
 
     device = resolve_device(a.device)
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device, target=a.target)
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=device, target=a.target)
     image = load_image(a.image)
     size = (a.image_size, a.image_size) if a.image_size else None
     model, _ = prepare(model, size, a.patch_size)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -20,15 +20,6 @@ INTERNALS = ("PytorchStreamReader", "SafetensorError", "RuntimeError", "Unpickli
 
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page=None, query=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def main_errors(at) -> list[str]:
@@ -208,4 +199,4 @@ def test_metric_tiles_wrap_instead_of_truncating_and_the_class_is_whole(page):
     assert not cramped, f"metric tiles in fixed columns (cut on a narrow page): {cramped}"
     if "checkpoints" in page:
         assert "Class" not in [m.label for m, _ in found]  # a badge, which never truncates
-        assert any("-badge[" in md.value and "Class" in md.value for md in at.main.markdown)
+        assert any("**Sequence** :" in md.value and "-badge[" in md.value for md in at.main.markdown)

@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RECON, ATTN = "app_pages/reconstruction.py", "app_pages/attention.py"
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page, query=None):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({k: str(v) for k, v in (query or {}).items()})
-    at.switch_page(page)
-    return at.run()
 
 
 def texts(at) -> str:

@@ -47,7 +47,8 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
     about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
              + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
              f"units, {res.effective_ratio:.0%} removed, seed {seed}, {res.precision}")
-    scores = f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB"
+    scores = (f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB" if np.isfinite(res.masked_mse) else
+              "nothing masked: no masked error to score")
     masked = render.grid_overlay(res.masked, patch_size, mask_unit)
 
     def panel(img, slide_title: str) -> Panel:
@@ -64,7 +65,7 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
                                                ["original", "masked", "reconstruction", "reconstruction + visible"]),
                                 f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
-    title = f"Per-patch MSE · {label} · {img_label} · masked MSE {res.masked_mse:.4f}"
+    title = f"Per-patch MSE · {label} · {img_label} · {scores.split(',')[0]}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
                                  zlabel="MSE", hover_extra=status, colorscale=render.ERROR_SCALE,
                                  nan_colour=render.NOT_SCORED, title=title)
@@ -82,9 +83,8 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
                                 str(img_label), str(getattr(ck, "precision", "fp32")))
 
 
-def warm_defaults() -> None:
-    """Load the default checkpoint and build the Reconstruction page's default view and the Attention page's
-    default analysis, exactly as the pages ask for them (ui.warmup calls this once per server process)."""
+def _default_checkpoint():
+    """(Checkpoint, Geometry) of the default embedded checkpoint at the Reconstruction page's defaults, or None."""
     from mae_core import assets
 
     from . import pickers
@@ -92,7 +92,7 @@ def warm_defaults() -> None:
     fam = resources.family()
     path = fam.get(assets.DEFAULT_NAME) or next(iter(fam.values()), None)
     if path is None:
-        return
+        return None
     model, info, sha = resources.load(path)
     from . import precision
 
@@ -100,11 +100,36 @@ def warm_defaults() -> None:
                             precision=precision.resolve_precision(precision.param().default,
                                                                   precision.device_of(model)))
     d = {p.name: p.default for p in pickers.geometry_params(ck)}
-    g = pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
+    return ck, pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
+
+
+def default_reconstruction() -> tuple | None:
+    """(Checkpoint, Geometry, ReconstructionView) of the Reconstruction page's default view (the default checkpoint
+    on the default demo image), built by the warm-up, or None when there is no embedded checkpoint to show."""
+    from mae_core import assets
+
+    got = _default_checkpoint()
+    if got is None:
+        return None
+    ck, g = got
+    if not ck.can_reconstruct or g.image_size % g.patch_size:
+        return None
     img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
-    resources.inspect(path)
-    if ck.can_reconstruct and g.image_size % g.patch_size == 0:
-        reconstruction(ck, img, img_key, assets.DEFAULT_IMAGE, g)
+    return ck, g, reconstruction(ck, img, img_key, assets.DEFAULT_IMAGE, g)
+
+
+def warm_defaults() -> None:
+    """Load the default checkpoint and build the Reconstruction page's default view and the Attention page's
+    default analysis, exactly as the pages ask for them (ui.warmup calls this once per server process)."""
+    from mae_core import assets
+
+    got = _default_checkpoint()
+    if got is None:
+        return
+    ck, g = got
+    resources.inspect(ck.path)
+    default_reconstruction()
+    img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
-    resources.attention(str(path), sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
+    resources.attention(str(ck.path), ck.sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
                         fit="stretch", precision=ck.precision)

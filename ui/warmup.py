@@ -26,6 +26,8 @@ import logging
 import threading
 import time
 
+from .pages import PAGES
+
 log = logging.getLogger(__name__)
 
 # Everything a page may import, directly or through the libraries (plotly and Streamlit look several of these up in
@@ -37,7 +39,8 @@ LIGHT = (
     "safetensors",
     "streamlit.dataframe_util", "streamlit.elements.plotly_chart", "streamlit.elements.arrow",
     "streamlit.elements.lib.image_utils", "streamlit.elements.lib.column_config_utils", "streamlit.material_icon_names",
-    "mae_core.errors", "mae_core.assets", "mae_core.geometry", "mae_core.ablations", "mae_core.catalogue",
+    "mae_core.errors", "mae_core.settings", "mae_core.assets", "mae_core.geometry", "mae_core.config",
+    "mae_core.cost", "mae_core.architectures", "mae_core.colours", "mae_core.ablations", "mae_core.catalogue",
     "ui.state", "ui.gate", "ui.render", "ui.paint", "ui.lesson", "ui.quotes", "ui.receptive", "ui.uploads",
 )
 MODELS = (
@@ -49,7 +52,7 @@ MODELS = (
 OPTIONAL = ("skimage.data",)  # the attention page's image set; absent without scikit-image
 # Pages whose first paint runs no model (their defaults are precomputed data; tests/test_lesson.py checks that torch
 # is not imported): a session on one of them waits only for the light stage.
-MODEL_FREE_PAGES = ("lesson",)
+MODEL_FREE_PAGES = tuple(p.url_path for p in PAGES if p.model_free)
 
 _light_lock, _models_lock = threading.Lock(), threading.Lock()
 _light, _models = threading.Event(), threading.Event()
@@ -144,9 +147,6 @@ def _exercise_libraries() -> None:
     fig.update_yaxes(scaleanchor="x", autorange="reversed")
     fig.update_layout(height=300, legend=dict(orientation="h"), margin=dict(l=0, r=0, t=0, b=0))
     pio.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
-    from plotly.colors import get_colorscale, sample_colorscale
-
-    sample_colorscale(get_colorscale("Inferno"), [0.0, 1.0])
     df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, None]})
     dataframe_util.convert_anything_to_arrow_bytes(df)
     dataframe_util.convert_anything_to_arrow_bytes([{"metric": "x", "value": "1"}])
@@ -173,9 +173,9 @@ def _exercise_libraries() -> None:
 
     render.png_bytes(render.slide(render.montage([np.zeros((8, 8, 3))], ["x"]), "title", "subtitle"))
     # the Lesson's precomputed data (an .npz: zipfile and its codecs), into its cache
-    from ui import lesson
+    from ui import lesson_data
 
-    lesson.data()
+    lesson_data.data()
 
 
 def _default_model_and_views() -> None:

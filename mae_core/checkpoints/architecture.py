@@ -12,13 +12,14 @@ import re
 
 import torch
 
+from ..architectures import encoder_names
 from ..errors import CheckpointError, ConfigError
 from ..geometry import as_hw
-from ..model import MAEConfig
+from ..config import MAEConfig
 from .containers import one_line
 
 # Head counts are not in the weights. Known architectures, by (width, blocks) -> heads.
-KNOWN_ENCODERS = {(768, 12): ("ViT-B", 12), (1024, 24): ("ViT-L", 16), (1280, 32): ("ViT-H", 16)}
+KNOWN_ENCODERS = encoder_names()  # (width, depth) -> (name, heads), from mae_core.architectures
 KNOWN_DECODERS = {(512, 8): 16,  # MAE dec512d8b (16 heads); long-seq ViT-L dec512d16h8b
                   (384, 8): 12}  # long-seq ViT-B dec384d12h8b
 
@@ -173,6 +174,24 @@ def infer_config(shapes: dict, hints: dict | None = None) -> tuple[MAEConfig, li
         return MAEConfig.from_dict(cfg), notes
     except ConfigError as e:
         raise CheckpointError(f"inconsistent architecture: {e}") from None
+
+
+def arch_words(cfg: MAEConfig) -> str:
+    """The architecture in words for a newcomer: "encoder: ViT, 192 wide, 6 blocks, 3 heads, 8-px patches;
+    decoder: 128 wide, 2 blocks, 4 heads" (arch_name is the compact form)."""
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}" + ("" if k == 1 else "s")
+
+    known = KNOWN_ENCODERS.get((cfg.embed_dim, cfg.depth))
+    text = (f"encoder: {known[0] if known else 'ViT'}, {cfg.embed_dim} wide, {n(cfg.depth, 'block')}, "
+            f"{n(cfg.num_heads, 'head')}, {cfg.patch_size}-px patches")
+    if not cfg.has_decoder:
+        return text + "; no decoder"
+    text += (f"; decoder: {cfg.decoder_embed_dim} wide, {n(cfg.decoder_depth, 'block')}, "
+             f"{n(cfg.decoder_num_heads, 'head')}")
+    if cfg.decoder_downsampling > 1:
+        text += f", on a {cfg.decoder_downsampling}\u00d7 coarser grid"
+    return text
 
 
 def arch_name(cfg: MAEConfig) -> str:
