@@ -54,3 +54,11 @@ def test_attention_page_says_its_precision():
     at = open_page(ATTN, {"precision": "bf16"})
     assert not at.exception and not at.error, [e.value for e in at.exception]
     assert "· bf16 ·" in texts(at)
+
+
+def test_a_bad_mae_precision_is_said_beside_the_control(monkeypatch):
+    monkeypatch.setenv("MAE_PRECISION", "fp8")
+    at = open_page(RECON)
+    assert not at.exception
+    assert at.selectbox(key="precision").value == "auto"
+    assert any("MAE_PRECISION must be one of" in w.value for w in at.sidebar.warning)
