@@ -1,6 +1,7 @@
 """``python -m mae_core <command> ...``: one entry point, one module per command.
 
-Each command lives in the module named for it and exposes ``cli(argv) -> int``. User errors (MAEError and its
+Each command is a module of mae_core.commands exposing ``cli(argv) -> int`` (bench and train keep theirs beside
+their code: bench's command line also drives its own measuring subprocesses, and train's arguments are its config). User errors (MAEError and its
 subclasses) are printed as one line on stderr with exit code 2; no traceback for them.
 """
 from __future__ import annotations
@@ -11,10 +12,10 @@ import sys
 from .errors import MAEError
 
 COMMANDS = {
-    "info": ("mae_core.checkpoints", "describe a checkpoint: format, class, architecture, native I and p"),
-    "reconstruct": ("mae_core.reconstruct", "mask an image and reconstruct it; writes an .npz"),
-    "attention": ("mae_core.attention", "attention maps, rollout and mean attention distance; writes an .npz"),
-    "erf": ("mae_core.receptive_field", "gradient-based effective receptive field per layer; writes an .npz"),
+    "info": ("mae_core.commands.info", "describe a checkpoint: format, class, architecture, native I and p"),
+    "reconstruct": ("mae_core.commands.reconstruct", "mask an image and reconstruct it; writes an .npz"),
+    "attention": ("mae_core.commands.attention", "attention maps, rollout and mean attention distance; writes an .npz"),
+    "erf": ("mae_core.commands.erf", "gradient-based effective receptive field per layer; writes an .npz"),
     "train": ("mae_core.train", "train a small MAE on scikit-image's photographs (or --data photos)"),
     "data": ("mae_core.commands.data", "training photographs from Debian/PyPI packages: fetch, list, credits"),
     "curves": ("mae_core.commands.curves", "score a training run's snapshots: quality against steps and compute"),

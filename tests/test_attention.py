@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mae_core import attention as att
+from mae_core.commands.attention import cli as attention_cli
 from mae_core.attention import analyze, attention_rollout, mad_over_images, mean_attention_distance
 from mae_core.errors import ConfigError
 from mae_core.masking import Mask, make_mask
@@ -529,7 +530,7 @@ def test_cli_writes_npz(model, tmp_path, capsys):
     img_path = tmp_path / "img.png"
     Image.fromarray((np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8)).save(img_path)
     out = tmp_path / "att.npz"
-    rc = att.cli(["--checkpoint", str(ck), "--image", str(img_path), "--query", "1,2", "--device", "cpu",
+    rc = attention_cli(["--checkpoint", str(ck), "--image", str(img_path), "--query", "1,2", "--device", "cpu",
                   "--out", str(out)])
     assert rc == 0
     z = np.load(out, allow_pickle=False)
@@ -551,7 +552,7 @@ def test_cli_mad_over_the_image_set(model, tmp_path):
 
     ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
     out = tmp_path / "att.npz"
-    assert att.cli(["--checkpoint", str(ck), "--mad-over-set", "--device", "cpu", "--out", str(out)]) == 0
+    assert attention_cli(["--checkpoint", str(ck), "--mad-over-set", "--device", "cpu", "--out", str(out)]) == 0
     z = np.load(out, allow_pickle=False)
     names = list(assets.image_set())
     assert list(z["mad_set_images"]) == names and z["mad_set_mean"].shape == (2, 4)
@@ -563,7 +564,7 @@ def test_cli_mad_over_the_image_set(model, tmp_path):
 
 def test_cli_bad_query_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="--query"):
-        att.cli(["--query", "1,2,3", "--out", str(tmp_path / "x.npz")])
+        attention_cli(["--query", "1,2,3", "--out", str(tmp_path / "x.npz")])
 
 
 # ------------------------------------------------------------------ the uniform-attention reference

@@ -46,7 +46,7 @@ def test_one_definition_of_a_long_sequence_apart_from_the_mask_unit():
 
 def test_the_reconstruct_command_and_the_app_draw_the_same_default_mask(family_env, tmp_path):
     from mae_core.masking import make_mask
-    from mae_core.reconstruct import cli
+    from mae_core.commands.reconstruct import cli
     from ui import pickers
 
     out = tmp_path / "r.npz"

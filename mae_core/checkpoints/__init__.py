@@ -22,14 +22,12 @@ One module per job:
 - architecture: the MAEConfig from tensor shapes plus metadata, size limits, architecture names;
 - probe: the target (pixels or normalised pixels) when nothing records it, with its evidence;
 - loader: load_checkpoint, inspect_checkpoint, find_checkpoints / scan_checkpoints (with what was skipped);
-- cli: ``python -m mae_core info``.
 
 Shapes: D encoder width, Dd decoder width, p patch size, L = number of patches, k decoder downsampling.
 """
 from __future__ import annotations
 
 from .architecture import KNOWN_DECODERS, KNOWN_ENCODERS, LIMITS, arch_name, arch_words, infer_config
-from .cli import cli, format_info
 from .containers import WEIGHT_SUFFIXES, file_sha256, safe_torch_load
 from .info import (FORMAT_HF, FORMAT_LONGSEQ, FORMAT_MAE, FORMAT_OURS, FORMAT_SAFETENSORS, FORMAT_SIDECAR, KINDS,
                    TARGET_CHOICES, TARGET_NORM, TARGET_PIXELS, CheckpointInfo, target_for_choice)
@@ -43,7 +41,7 @@ __all__ = [
     "CheckpointInfo", "CheckpointScan", "FORMATS", "FORMAT_HF", "FORMAT_LONGSEQ", "FORMAT_MAE", "FORMAT_OURS",
     "FORMAT_SAFETENSORS", "FORMAT_SIDECAR", "HF_NAMINGS", "KINDS", "KNOWN_DECODERS", "KNOWN_ENCODERS", "LIMITS",
     "PROBE_NORM_BELOW", "PROBE_PIXELS_ABOVE", "ProbeEvidence", "TARGET_CHOICES", "TARGET_NORM", "TARGET_PIXELS",
-    "WEIGHT_SUFFIXES", "arch_name", "arch_words", "cli", "detect_hf_naming", "file_sha256", "find_checkpoints", "format_info",
+    "WEIGHT_SUFFIXES", "arch_name", "arch_words", "detect_hf_naming", "file_sha256", "find_checkpoints",
     "hf_config_for", "infer_config", "inspect_checkpoint", "load_checkpoint", "probe_evidence", "probe_target",
     "retarget", "safe_torch_load", "scan_checkpoints", "target_for_choice", "target_statistic", "to_hf_state_dict",
 ]

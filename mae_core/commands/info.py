@@ -6,8 +6,8 @@ import json
 import sys
 
 from ..errors import ConfigError
-from .info import TARGET_CHOICES, CheckpointInfo
-from .loader import inspect_checkpoint
+from ..checkpoints.info import TARGET_CHOICES, CheckpointInfo
+from ..checkpoints.loader import inspect_checkpoint
 
 
 def format_info(info: CheckpointInfo) -> str:
