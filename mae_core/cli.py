@@ -1,6 +1,7 @@
 """``python -m mae_core <command> ...``: one entry point, one module per command.
 
-Each command lives in the module named for it and exposes ``cli(argv) -> int``. User errors (MAEError and its
+Each command lives in the module named for it and exposes ``cli(argv) -> int`` (or names its function:
+``module:function``). User errors (MAEError and its
 subclasses) are printed as one line on stderr with exit code 2; no traceback for them.
 """
 from __future__ import annotations
@@ -22,6 +23,11 @@ COMMANDS = {
     "bench": ("mae_core.bench", "latency and peak memory against HF transformers' ViTMAE"),
     "catalogue": ("mae_core.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
     "fetch": ("mae_core.fetch", "download published checkpoints by catalogue id, verified before use"),
+    "features": ("mae_core.representations.commands:features",
+                 "per-layer encoder features of a set of images, cached on disk (resumable)"),
+    "cka": ("mae_core.representations.commands:cka", "layer x layer linear CKA between two checkpoints or geometries"),
+    "probe": ("mae_core.representations.commands:probe",
+              "k-NN, linear and attentive probes per layer on a labelled folder"),
 }
 
 
@@ -42,8 +48,9 @@ def main(argv=None) -> int:
         print(f"error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     try:
-        module = importlib.import_module(COMMANDS[cmd][0])
-        return int(module.cli(rest) or 0)
+        modname, _, func = COMMANDS[cmd][0].partition(":")
+        module = importlib.import_module(modname)
+        return int(getattr(module, func or "cli")(rest) or 0)
     except MAEError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
