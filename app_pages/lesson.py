@@ -244,7 +244,7 @@ elif step == 6:
             f"{charts[0].study}_{charts[0].table}_{charts[0].setting}"))
         with right:
             quotes.show(quotes.for_chart([(charts[0].study, charts[0].table)]))
-            pix = next((c for c in charts if c.study.startswith("Pixio")), None)
+            pix = next((c for c in charts if c.study.startswith("Pixio") and c.table == "Table 6"), None)
             if pix is not None:
                 st.markdown("**Pixio 2025, Table 6** (not from Hu et al.): " + "; ".join(
                     f"{r_['metric'].split(' (')[0]} {r_['value']:g}" for r_ in pix.rows if r_["mask_unit"] == 1)
