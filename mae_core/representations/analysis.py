@@ -21,10 +21,13 @@ def _common_rows(a, b) -> np.ndarray:
     return a.valid & b.valid
 
 
-def cka_between(a, b, kind: str = "mean", minibatch: int | None = None, seed: int = 0) -> np.ndarray:
+def cka_between(a, b, kind: str = "mean", minibatch: int | None = None, seed: int = 0,
+                unbiased: bool = False) -> np.ndarray:
     """(layers of a) x (layers of b) linear CKA over the images both read.
 
-    kind cls / mean: exact linear CKA over images. kind tokens: samples are patch tokens (both stores must have
+    kind cls / mean: exact linear CKA over images; unbiased=True uses the unbiased HSIC over all images as one
+    minibatch (Nguyen et al.), which removes the upward bias of the plain estimate when there are few images
+    (17 photographs against 192 or more features). kind tokens: samples are patch tokens (both stores must have
     tokens of every layer and the same number of patches); exact streaming CKA, or Nguyen et al.'s minibatch
     estimator over minibatches of ``minibatch`` tokens when given."""
     rows = _common_rows(a, b)
@@ -33,6 +36,12 @@ def cka_between(a, b, kind: str = "mean", minibatch: int | None = None, seed: in
     if kind in ("cls", "mean"):
         xs = [np.asarray(a.get(kind, l, only_valid=False))[rows] for l in a.layers]
         ys = [np.asarray(b.get(kind, l, only_valid=False))[rows] for l in b.layers]
+        if unbiased:
+            if len(xs[0]) < 4:
+                raise ConfigError("the unbiased CKA needs at least 4 images")
+            acc = cka_mod.MinibatchCKA()
+            acc.update(xs, ys)
+            return acc.value()
         return cka_mod.cka_matrix(xs, ys)
     if kind != "tokens":
         raise ConfigError(f"CKA kind must be cls, mean or tokens, got {kind!r}")

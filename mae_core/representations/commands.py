@@ -79,6 +79,8 @@ def cka(argv=None) -> int:
     ap.add_argument("--minibatch", type=int, default=0,
                     help="tokens only: Nguyen et al.'s unbiased minibatch estimator over this many tokens per "
                          "minibatch (default 0: the exact full-data CKA, streamed)")
+    ap.add_argument("--unbiased", action="store_true",
+                    help="cls/mean: the unbiased HSIC over all images (less biased with few images)")
     an.add_image_args(ap)
     an.add_run_args(ap)
     ap.add_argument("--out", help="write the matrix (.csv or .npz)")
@@ -95,10 +97,11 @@ def cka(argv=None) -> int:
     sa, _, _ = _store(a.a, images, a, a.a_geometry, parse_layers(tokens, encoder_depth(an.checkpoint_path(a.a))))
     sb, _, _ = _store(b, images, a, a.b_geometry, parse_layers(tokens, encoder_depth(an.checkpoint_path(b))))
     _report_skipped(sa)
-    mat = an.cka_between(sa, sb, a.kind, a.minibatch or None)
+    mat = an.cka_between(sa, sb, a.kind, a.minibatch or None, unbiased=a.unbiased)
     name_a = f"{a.a}" + (f"@{a.a_geometry}" if a.a_geometry else "")
     name_b = f"{b}" + (f"@{a.b_geometry}" if a.b_geometry else "")
-    print(f"linear CKA ({a.kind}{', minibatch' if a.minibatch and a.kind == 'tokens' else ''}) on "
+    how = ", minibatch" if a.minibatch and a.kind == "tokens" else (", unbiased" if a.unbiased else "")
+    print(f"linear CKA ({a.kind}{how}) on "
           f"{int((sa.valid & sb.valid).sum())} images; rows: {name_a} layers, columns: {name_b} layers")
     print("      " + " ".join(f"{j:>5d}" for j in range(mat.shape[1])))
     for i, row in enumerate(mat):
