@@ -1,12 +1,12 @@
 """Measure what the embedded family's encoders learned and store it as MEASURED ablation rows.
 
     python scripts/representations.py [--out assets/ablations/measured_representations.csv]
-                                      [--probe-sets digits,lfw] [--seed 0]
+                                      [--probe-sets digits300,lfw] [--seed 0]
 
 - CKA (mean-pooled patch tokens, every layer against every layer) for every pair of checkpoints: on the 17 bundled
   photographs with the unbiased HSIC (few images), and on each probe set with the plain linear CKA;
 - k-NN (DINO) and linear probes, CLS and mean-pooled, every layer, on the labelled sets that ship inside installed
-  packages (scikit-learn's digits, scikit-image's lfw_subset): sanity probes, not natural images, so not evidence
+  packages (30 of each of scikit-learn's digits, scikit-image's lfw_subset): sanity probes, not natural images, so not evidence
   about L.
 
 Features are cached (MAE_FEATURE_DIR), so a rerun only recomputes the probes. Prints the figures it stores.
@@ -36,7 +36,7 @@ def code_revision() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="CSV to write (default: assets/ablations/measured_representations.csv)")
-    ap.add_argument("--probe-sets", default="digits,lfw")
+    ap.add_argument("--probe-sets", default="digits300,lfw")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--device", default="auto")

@@ -117,8 +117,8 @@ def add_image_args(ap: argparse.ArgumentParser, labelled: bool = False) -> None:
     from .imagesets import BUILTIN
 
     g.add_argument("--builtin", choices=tuple(BUILTIN),
-                   help="a labelled set shipped inside an installed package (digits: scikit-learn, lfw: "
-                        "scikit-image); sanity probes, not natural images")
+                   help="a labelled set shipped inside an installed package (digits, digits300: scikit-learn; "
+                        "lfw: scikit-image); sanity probes, not natural images")
     if not labelled:
         g.add_argument("--photos", action="store_true", help="the 17 bundled photographs (default)")
 

@@ -19,6 +19,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".
 BUILTIN = {
     "digits": "scikit-learn's load_digits: 1797 images, 8x8 grey, 10 classes (handwritten digits; a sanity probe, "
               "not natural images)",
+    "digits300": "the first 30 images of each class of scikit-learn's load_digits: 300 images, 8x8 grey, 10 classes "
+                 "(a sanity probe, not natural images)",
     "lfw": "scikit-image's lfw_subset: 200 images, 25x25 grey, face / non-face (a sanity probe, not natural images)",
 }
 
@@ -143,12 +145,15 @@ def builtin_dir() -> Path:
 
 
 def _builtin_arrays(name: str):
-    if name == "digits":
+    if name in ("digits", "digits300"):
         from sklearn.datasets import load_digits
 
         d = load_digits()
         imgs = (d.images / 16.0 * 255).round().astype(np.uint8)
-        return imgs, d.target.astype(int), [str(i) for i in range(10)]
+        keep = np.arange(len(imgs))
+        if name == "digits300":
+            keep = np.concatenate([np.flatnonzero(d.target == c)[:30] for c in range(10)])
+        return imgs[keep], d.target[keep].astype(int), [str(i) for i in range(10)]
     if name == "lfw":
         from skimage.data import lfw_subset
 
