@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:"),
     st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:"),
     st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:"),
+    st.Page("app_pages/representations.py", title="Representations", icon=":material/hub:"),
     st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:"),
 ]
 # The page is resolved before the gate, so a shared link keeps its page and its settings (nothing touches the query

@@ -28,6 +28,7 @@ PAGES = {
     "app_pages/sequence_grid.py": "Sequence length × mask unit",
     "app_pages/attention.py": "Attention & receptive field",
     "app_pages/ablations.py": "Ablation curves",
+    "app_pages/representations.py": "Representations: what the encoders learned",
     "app_pages/checkpoints.py": "Checkpoints",
 }
 RECON = "app_pages/reconstruction.py"
