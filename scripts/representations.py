@@ -1,13 +1,14 @@
 """Measure what the embedded family's encoders learned and store it as MEASURED ablation rows.
 
     python scripts/representations.py [--out assets/ablations/measured_representations.csv]
-                                      [--probe-sets digits300,lfw] [--seed 0]
+                                      [--probe-sets digits300,lfw,gcompris] [--seed 0]
 
 - CKA (mean-pooled patch tokens, every layer against every layer) for every pair of checkpoints: on the 17 bundled
   photographs with the unbiased HSIC (few images), and on each probe set with the plain linear CKA;
-- k-NN (DINO) and linear probes, CLS and mean-pooled, every layer, on the labelled sets that ship inside installed
-  packages (30 of each of scikit-learn's digits, scikit-image's lfw_subset): sanity probes, not natural images, so not evidence
-  about L.
+- k-NN (DINO) and linear probes, CLS and mean-pooled, every layer, on the labelled sets that ship inside packages:
+  30 of each of scikit-learn's digits and scikit-image's lfw_subset (sanity probes, not natural images, so not
+  evidence about L), and GCompris's 140 sorting-game photographs in 5 classes (Debian gcompris-qt-data, downloaded
+  with apt-get; natural photographs, but fewer than 300).
 
 Features are cached (MAE_FEATURE_DIR), so a rerun only recomputes the probes. Prints the figures it stores.
 """
@@ -36,7 +37,7 @@ def code_revision() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="CSV to write (default: assets/ablations/measured_representations.csv)")
-    ap.add_argument("--probe-sets", default="digits300,lfw")
+    ap.add_argument("--probe-sets", default="digits300,lfw,gcompris")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--device", default="auto")
@@ -63,7 +64,9 @@ def main(argv=None) -> int:
         return dict(checkpoint_sha256=info.sha256[:12], seed=a.seed, device=device_name, code_revision=rev)
 
     sets = [("17 bundled photographs", imagesets.bundled_photos(), True)]
-    sets += [(f"{s} (sanity probe)", imagesets.builtin_set(s), False) for s in a.probe_sets.split(",") if s]
+    label = {"gcompris": "gcompris (140 photographs, 5 classes)"}
+    sets += [(label.get(s, f"{s} (sanity probe)"), imagesets.builtin_set(s), False)
+             for s in a.probe_sets.split(",") if s]
     for data, images, few in sets:
         t0 = time.perf_counter()
         stores = {}

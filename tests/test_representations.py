@@ -326,3 +326,26 @@ def test_commands_bad_input_one_line_exit_2(tmp_path, tiny_family):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         err = r.stderr.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and msg in err[0], (args, r.stderr)
+
+
+# ------------------------------------------------------------------ package-shipped labelled sets
+def test_builtin_sets_are_written_once_as_class_folders(tmp_path):
+    from mae_core.representations.imagesets import builtin_set
+
+    s = builtin_set("digits300", tmp_path)
+    assert len(s) == 300 and s.classes == tuple(str(i) for i in range(10))
+    assert np.bincount(s.labels).tolist() == [30] * 10
+    assert builtin_set("digits300", tmp_path).digest() == s.digest()
+    with pytest.raises(ConfigError, match="unknown built-in set"):
+        builtin_set("imagenet", tmp_path)
+
+
+def test_gcompris_readme_credits_are_read_per_file():
+    from mae_core.representations.imagesets import _readme_credits
+
+    text = ("Copyright: Karelj\nSource: https://commons.wikimedia.org/wiki/File:A.jpg\nLicense: Public Domain\n"
+            "Files:\nfish1.webp\nfish2.webp\n\nCopyright: Marina Shemesh\nSource: https://x.example/h\n"
+            "License: CC0-1.0\nFiles:\nhammer1.webp\n")
+    got = _readme_credits(text)
+    assert got["fish2.webp"] == ("Karelj", "https://commons.wikimedia.org/wiki/File:A.jpg", "Public Domain")
+    assert got["hammer1.webp"][2] == "CC0-1.0" and len(got) == 3

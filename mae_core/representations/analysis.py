@@ -117,8 +117,9 @@ def add_image_args(ap: argparse.ArgumentParser, labelled: bool = False) -> None:
     from .imagesets import BUILTIN
 
     g.add_argument("--builtin", choices=tuple(BUILTIN),
-                   help="a labelled set shipped inside an installed package (digits, digits300: scikit-learn; "
-                        "lfw: scikit-image); sanity probes, not natural images")
+                   help="a labelled set shipped inside a package (digits, digits300: scikit-learn; lfw: "
+                        "scikit-image; these are sanity probes, not natural images; gcompris: 140 photographs in 5 "
+                        "classes from Debian's gcompris-qt-data, downloaded with apt-get)")
     if not labelled:
         g.add_argument("--photos", action="store_true", help="the 17 bundled photographs (default)")
 
