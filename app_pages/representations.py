@@ -217,7 +217,7 @@ else:
         st.caption(f"**{data}**: a labelled set that ships inside an installed package, not natural photographs: "
                    "it checks that the probes and features work; it is not evidence about the sequence length or "
                    "the mask unit.")
-    elif "photographs" in data:
+    elif data.startswith("gcompris"):
         st.caption(f"**{data}**: natural photographs from GCompris's sorting game (Debian gcompris-qt-data; "
                    "public-domain and CC0 sources). Fewer than 300 images, so read the spread over the folds; the "
                    "family was trained on other GCompris photographs, monuments among them.")

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         return dict(checkpoint_sha256=info.sha256[:12], seed=a.seed, device=device_name, code_revision=rev)
 
     sets = [("17 bundled photographs", imagesets.bundled_photos(), True)]
-    label = {"gcompris": "gcompris (140 photographs, 5 classes)"}
+    label = {"gcompris": "gcompris (140 photos)"}
     sets += [(label.get(s, f"{s} (sanity probe)"), imagesets.builtin_set(s), False)
              for s in a.probe_sets.split(",") if s]
     for data, images, few in sets:

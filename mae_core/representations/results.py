@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-STUDY = "mae_core representations (ours)"
+STUDY = "mae_core sweep (ours)"  # ablations.MEASURED_STUDY: every MEASURED row is ours
 FILE_NAME = "measured_representations.csv"
 SOURCE = "python scripts/representations.py"
 CKA_METRIC = "linear CKA ({kind}{how})"
@@ -62,6 +62,11 @@ def probe_rows(name: str, scores, store, info, data: str, provenance: dict) -> l
                               f"sha256 {store.meta['images_sha256'][:12]}",
                          **_geometry(store.meta, info), **provenance))
     return rows
+
+
+def is_representation_row(r) -> bool:
+    """A CKA cell or a probe score (drawn on the Representations page, not among the pixel sweeps)."""
+    return r.get("status") == "MEASURED" and str(r.get("table", "")).startswith(("CKA on ", "probes on "))
 
 
 def load(path=None) -> list[dict]:
