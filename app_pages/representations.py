@@ -65,8 +65,10 @@ def cka_figure(mat: np.ndarray, a: str, b: str, metric: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=np.asarray(mat).tolist(), x=list(range(m)), y=list(range(n)), colorscale="Viridis", zmin=0, zmax=1,
                                colorbar=dict(title="CKA"),
                                hovertemplate=f"{a} layer %{{y}}<br>{b} layer %{{x}}<br>CKA %{{z:.3f}}<extra></extra>"))
-    fig.update_yaxes(title=f"{a} layer", autorange="reversed", scaleanchor="x", dtick=1)
-    fig.update_xaxes(title=f"{b} layer", dtick=1, side="bottom")
+    fig.update_yaxes(title=f"{a} layer", range=[n - 0.5, -0.5], scaleanchor="x", dtick=1, zeroline=False,
+                     showgrid=False, constrain="domain")
+    fig.update_xaxes(title=f"{b} layer", range=[-0.5, m - 0.5], dtick=1, side="bottom", zeroline=False, showgrid=False,
+                     constrain="domain")
     fig.update_layout(title=dict(text=metric, font_size=13), height=420, margin=dict(l=60, r=10, t=40, b=50))
     return fig
 
@@ -102,7 +104,7 @@ def family_figure(recs: list, probe: str, kind: str, axis: str) -> go.Figure:
         if r.get(key) is None:
             continue
         fig.add_trace(go.Scatter(x=[r[key]], y=[r["top1"]], mode="markers+text", text=[name],
-                                 textposition="top center", name=name, showlegend=False,
+                                 textposition="middle right", name=name, showlegend=False, cliponaxis=False,
                                  marker=dict(size=12, color=colour(name, i)),
                                  error_y=dict(type="data", array=[r["std"]], visible=True),
                                  hovertemplate=f"{name}: L={r.get('L')}, m={r.get('mask_unit')}<br>"
@@ -110,7 +112,7 @@ def family_figure(recs: list, probe: str, kind: str, axis: str) -> go.Figure:
     title = "sequence length L (log)" if axis == "L" else "mask unit m (m×m patches)"
     fig.update_xaxes(title=title, type="log" if axis == "L" else "linear",
                      tickvals=sorted({r[key] for r in last.values() if r.get(key)}))
-    fig.update_layout(yaxis_title=f"{probe} top-1 (%), last layer", height=330, margin=dict(t=20))
+    fig.update_layout(yaxis_title=f"{probe} top-1 (%), last layer", height=330, margin=dict(t=20, r=60))
     return fig
 
 
@@ -190,7 +192,7 @@ except MAEError as e:
     st.error(str(e).splitlines()[0])
 
 rows = stored_rows(_stamp())
-probe_sets = R.probe_data_sets(rows)
+probe_sets = sorted(R.probe_data_sets(rows), key=lambda d: "sanity probe" in d)  # natural photographs first
 st.subheader("Probes per layer")
 if not probe_sets:
     st.info(f"No stored probe results ({R.FILE_NAME} is absent); `python scripts/representations.py` measures the "
@@ -231,10 +233,10 @@ else:
         for r in recs:
             if r["probe"] == probe and r["kind"] == pkind and r["top1"] > best.get(r["checkpoint"], {"top1": -1})["top1"]:
                 best[r["checkpoint"]] = r
-        st.dataframe([{"checkpoint": n, "L": r["L"], "m": r["mask_unit"], "last layer %": round(r["top1"], 1),
-                       "± (folds)": round(r["std"], 1), "best layer": best[n]["layer"],
-                       "best %": round(best[n]["top1"], 1)} for n, r in last.items()],
+        st.dataframe([{"checkpoint": n, "last layer %": f"{r['top1']:.1f} ± {r['std']:.1f}",
+                       "best": f"{best[n]['top1']:.1f} (layer {best[n]['layer']})"} for n, r in last.items()],
                      hide_index=True, width="stretch")
+        st.caption("Top-1 accuracy, mean ± standard deviation over the folds.")
         render.csv_download(recs, f"probes_{render.safe_name(data)}.csv", key="dl_probes", label="Probe scores (CSV)")
 
     st.subheader("Across the family, beside the studies that measured the mask unit")

@@ -25,7 +25,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 # url path -> screenshot name (app.py's pages; their URL paths are the file names)
 PAGES = {"": "home", "lesson": "lesson", "reconstruction": "reconstruction", "sequence_grid": "sequence_grid",
-         "attention": "attention", "ablations": "ablations", "checkpoints": "checkpoints"}
+         "attention": "attention", "ablations": "ablations", "representations": "representations",
+         "checkpoints": "checkpoints"}
 
 
 @contextlib.contextmanager
