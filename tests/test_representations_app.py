@@ -47,7 +47,11 @@ def test_page_shows_the_default_pair_heatmap_probes_and_published_evidence():
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "not from Hu et al." in text
     if (ROOT / "assets" / "ablations" / "measured_representations.csv").is_file():
+        assert at.selectbox(key="probe_set").value.startswith("gcompris")  # natural photographs first
+        assert any("natural photographs" in c.value and "Fewer than 300" in c.value for c in at.caption)
+        at.selectbox(key="probe_set").set_value("digits300 (sanity probe)").run()
         assert any("sanity probe" in c.value and "not evidence" in c.value for c in at.caption)
+        figs = [json.loads(c.proto.spec) for c in charts(at)]
         names = {t.get("name") for f in figs for t in f["data"] if t.get("name")}
         assert {"p16-m1", "p8-m2"} <= names
         line = next(t for f in figs for t in f["data"] if t.get("name") == "p8-m2")
