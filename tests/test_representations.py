@@ -349,3 +349,32 @@ def test_gcompris_readme_credits_are_read_per_file():
     got = _readme_credits(text)
     assert got["fish2.webp"] == ("Karelj", "https://commons.wikimedia.org/wiki/File:A.jpg", "Public Domain")
     assert got["hammer1.webp"][2] == "CC0-1.0" and len(got) == 3
+
+
+def test_stored_results_round_trip_and_read_as_the_page_reads_them(tmp_path):
+    from types import SimpleNamespace
+
+    from mae_core.ablations import load_ablation_file, to_csv
+    from mae_core.representations import results as R
+
+    store = SimpleNamespace(meta={"img_size": [128, 128], "patch_size": 8, "images_sha256": "ab" * 32})
+    info = SimpleNamespace(training={"mask_unit": 2})
+    prov = dict(checkpoint_sha256="0123456789ab", seed=0, device="cpu", code_revision="abc1234")
+    m = np.array([[1.0, 0.5], [0.25, 0.75]])
+    rows = R.cka_rows("p8-m2", "p16-m1", m, store, info, "photos", "mean", True, prov)
+    scores = [P.summarise("linear", "mean", 0, [0.5, 0.7]), P.summarise("linear", "mean", 1, [0.8, 0.9])]
+    rows += R.probe_rows("p8-m2", scores, store, info, "photos", prov)
+    rows += R.probe_rows("p8-m1", [P.summarise("linear", "mean", 1, [0.6, 0.62])],
+                         store, SimpleNamespace(training={"mask_unit": 1}), "photos", prov)
+    to_csv(rows, tmp_path / "r.csv")
+    back = load_ablation_file(tmp_path / "r.csv")
+    assert all(r["status"] == "MEASURED" and r["checkpoint_sha256"] == "0123456789ab" and r["L"] == 256 for r in back)
+    got, metric = R.cka_matrix(back, "p8-m2", "p16-m1", "photos")
+    assert np.allclose(got, m) and "unbiased" in metric
+    assert np.allclose(R.cka_matrix(back, "p16-m1", "p8-m2", "photos")[0], m.T)
+    recs = R.probe_records(back, "photos")
+    last = R.last_layer(recs, "p8-m2")
+    assert last["layer"] == 1 and last["top1"] == pytest.approx(85.0) and last["std"] == pytest.approx(5.0)
+    delta, spread, beyond = R.compare(recs, "p8-m1", "p8-m2")
+    assert delta == pytest.approx(24.0) and spread == pytest.approx(5.0) and beyond
+    assert "+24.0 points, more than the spread" in R.change_sentence(recs, "p8-m1", "p8-m2", "m 1 → 2")

@@ -114,3 +114,33 @@ def probe_records(rows, data: str) -> list[dict]:
                         L=r.get("L"), patch_size=r.get("patch_size"), mask_unit=r.get("mask_unit"),
                         sha256=r.get("checkpoint_sha256")))
     return out
+
+
+def last_layer(recs: list, checkpoint: str, probe: str = "linear", kind: str = "mean-pooled patch tokens"):
+    """The record of a checkpoint's last layer for one probe and kind, or None."""
+    rs = [r for r in recs if r["checkpoint"] == checkpoint and r["probe"] == probe and r["kind"] == kind]
+    return max(rs, key=lambda r: r["layer"]) if rs else None
+
+
+def compare(recs: list, a: str, b: str, probe: str = "linear", kind: str = "mean-pooled patch tokens"):
+    """(b - a in points, the larger of the two fold spreads, whether the change exceeds that spread) at the last
+    layer, or None when either is missing."""
+    ra, rb = last_layer(recs, a, probe, kind), last_layer(recs, b, probe, kind)
+    if ra is None or rb is None:
+        return None
+    delta = rb["top1"] - ra["top1"]
+    spread = max(ra["std"], rb["std"])
+    return delta, spread, abs(delta) > spread
+
+
+def change_sentence(recs: list, a: str, b: str, what: str, probe: str = "linear",
+                    kind: str = "mean-pooled patch tokens") -> str:
+    """'p16-m1 -> p8-m1 (L 64 -> 256): 56.4 -> 67.9 %, +11.5 points, more than the spread over folds (5.7)'."""
+    c = compare(recs, a, b, probe, kind)
+    if c is None:
+        return ""
+    delta, spread, beyond = c
+    ra, rb = last_layer(recs, a, probe, kind), last_layer(recs, b, probe, kind)
+    size = "more than" if beyond else "within"
+    return (f"{a} → {b} ({what}): {ra['top1']:.1f} → {rb['top1']:.1f} %, {delta:+.1f} points, {size} the spread "
+            f"over folds (±{spread:.1f})")
