@@ -10,17 +10,11 @@ from mae_core import ablations as ab
 from mae_core.errors import MAEError
 from mae_core.representations import results as R
 from ui import progress, render, resources, state
+from ui.representations import checkpoint_colour as colour
 from ui.state import Param
 
-# One colour per checkpoint, the same in every chart of this page (switch here to a shared palette when there is one).
-FAMILY_COLOURS = {"p16-m1": "#1f77b4", "p8-m1": "#ff7f0e", "p8-m2": "#2ca02c", "p4-m4": "#d62728"}
-OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf")
 DEFAULT_PAIR = ("p16-m1", "p8-m2")
 PHOTOS = "17 bundled photographs"
-
-
-def colour(name: str, i: int = 0) -> str:
-    return FAMILY_COLOURS.get(name, OTHER_COLOURS[i % len(OTHER_COLOURS)])
 
 
 # ------------------------------------------------------------------ cached computations (shared across sessions)
