@@ -236,7 +236,7 @@ def test_features_match_the_encoder_and_are_cached(tmp_path, tiny_model, monkeyp
     with pytest.raises(ConfigError, match="not in"):
         store.get("tokens", 0)
     # a second run reads the cache and never runs the model
-    monkeypatch.setattr(F, "layer_outputs", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran the model")))
+    monkeypatch.setattr(F, "iter_layers", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran the model")))
     again = F.extract(model, images, checkpoint_sha256=info.sha256, token_layers=[1], batch_size=2,
                       cache_dir=tmp_path / "cache")
     assert again.root == store.root and np.array_equal(again.get("mean", 1), store.get("mean", 1))

@@ -134,18 +134,23 @@ def parse_layers(text, depth: int) -> list[int]:
     return sorted(set(out))
 
 
-def layer_outputs(model, imgs, keep_layers=None):
-    """(N, C, H, W) -> list of (N, 1+L, D) per layer 0..depth (see the module docstring), full images."""
+def iter_layers(model, imgs):
+    """(N, C, H, W) -> yields (layer, (N, 1+L, D)) for layers 0..depth (see the module docstring), full images.
+    One layer's activations at a time: the caller pools and writes each before the next block runs."""
     import torch
 
     n, L = imgs.shape[0], model.cfg.num_patches
     ids = torch.arange(L, device=imgs.device).expand(n, L)
     x = model.encoder_tokens(imgs, ids)
-    outs = [x]
+    yield 0, x
     for i, blk in enumerate(model.blocks):
         x = blk(x)
-        outs.append(model.norm(x) if i == len(model.blocks) - 1 else x)
-    return outs
+        yield i + 1, (model.norm(x) if i == len(model.blocks) - 1 else x)
+
+
+def layer_outputs(model, imgs) -> list:
+    """Every layer's (N, 1+L, D) tokens, as a list (iter_layers keeps one at a time)."""
+    return [h for _, h in iter_layers(model, imgs)]
 
 
 def _load_batch(paths, size, fit: str):
@@ -256,18 +261,17 @@ def extract(model, images, *, checkpoint_sha256: str, token_layers=(), batch_siz
     paths = [str(p) for p in images.paths]
     for s, (x, ok, why) in _Prefetch(paths, range(starts_at, n, batch_size), batch_size, size, fit):
         e = s + x.shape[0]
-        with torch.inference_mode(), autocast(dev, amp):
-            outs = layer_outputs(model, x.to(dev))
         valid[s:e] = ok
         for name, good, w in zip(images.names[s:e], ok, why):
             if not good:
                 skipped[name] = w
-        for l, h in enumerate(outs):
-            if pooled and state.get("pooled", 0) < e:
-                pooled[("cls", l)][s:e] = h[:, 0].float().cpu().numpy()
-                pooled[("mean", l)][s:e] = h[:, 1:].float().mean(1).cpu().numpy()
-            if l in tokens and state.get(f"tokens_{l}", 0) < e:
-                tokens[l][s:e] = h[:, 1:].to(torch.float16).cpu().numpy()
+        with torch.inference_mode(), autocast(dev, amp):
+            for l, h in iter_layers(model, x.to(dev)):
+                if pooled and state.get("pooled", 0) < e:
+                    pooled[("cls", l)][s:e] = h[:, 0].float().cpu().numpy()
+                    pooled[("mean", l)][s:e] = h[:, 1:].float().mean(1).cpu().numpy()
+                if l in tokens and state.get(f"tokens_{l}", 0) < e:
+                    tokens[l][s:e] = h[:, 1:].to(torch.float16).cpu().numpy()
         for arr in [valid, *pooled.values(), *tokens.values()]:
             arr.flush()
         if pooled:
