@@ -8,6 +8,8 @@
    - a plain batched forward: decode + forward_encoder, nothing kept;
    - feature extraction of all 13 layers (CLS and mean-pooled) streamed to a fresh cache: decode + forward +
      per-layer pooling + writes; the ratio of the two wall times;
+   - the same two, paired: images decoded once, then per batch a plain forward and the extraction's work
+     alternately, so that the shared machine's changing load hits both alike;
    - peak resident memory of each (ru_maxrss);
    - an interrupted extraction (stopped after half the batches) and its resumption: batches recomputed;
    - DINO k-NN over all 13 layers x 2 kinds x 5 folds on the extracted features.
@@ -55,7 +57,40 @@ def _child(mode: str, folder: str, cache: str, batch_size: int, stop_after: int 
     model = vit_b16()
     out = {}
     t0 = time.perf_counter()
-    if mode == "plain":
+    if mode == "paired":
+        # decode once; then per batch, alternately, a plain forward and the extraction's work (every layer pooled
+        # and written to memory-mapped files), so a change in the machine's load hits both alike
+        import numpy as np
+
+        paths = [str(p) for p in images.paths]
+        batches = [x for _, (x, _, _) in F._Prefetch(paths, range(0, len(paths), batch_size), batch_size, (224, 224),
+                                                      "stretch")]
+        n, D, depth = len(paths), model.cfg.embed_dim, model.cfg.depth
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        mm = {(k, l): np.lib.format.open_memmap(Path(cache) / f"{k}{l}.npy", mode="w+", dtype=np.float32,
+                                                shape=(n, D)) for k in ("cls", "mean") for l in range(depth + 1)}
+        ids = torch.arange(model.cfg.num_patches)
+        t_plain = t_ext = 0.0
+        for i, x in enumerate(batches):
+            s, e = i * batch_size, i * batch_size + x.shape[0]
+            for order in ((0, 1) if i % 2 == 0 else (1, 0)):
+                t = time.perf_counter()
+                with torch.inference_mode():
+                    if order == 0:
+                        model.forward_encoder(x, ids.expand(x.shape[0], -1))
+                    else:
+                        for l, h in F.iter_layers(model, x):
+                            mm[("cls", l)][s:e] = h[:, 0].float().numpy()
+                            mm[("mean", l)][s:e] = h[:, 1:].float().mean(1).numpy()
+                        for a in mm.values():
+                            a.flush()
+                dt = time.perf_counter() - t
+                if order == 0:
+                    t_plain += dt
+                else:
+                    t_ext += dt
+        out.update(plain=t_plain, extract=t_ext)
+    elif mode == "plain":
         paths = [str(p) for p in images.paths]
         ids = torch.arange(model.cfg.num_patches)
         for s, (x, ok, _) in F._Prefetch(paths, range(0, len(paths), batch_size), batch_size, (224, 224),
@@ -140,7 +175,11 @@ def main(argv=None) -> int:
         print(f"ViT-B/16 feature extraction, 13 layers x (CLS, mean), streamed to disk: {ext['seconds']:.1f} s, "
               f"peak RSS {ext['peak_rss_mb']:.0f} MB (loadavg {ext['load']:.2f})")
         print(f"  ratio extraction / plain forward: {ext['seconds'] / plain['seconds']:.2f} "
-              f"(one run each, same images, same process setup)")
+              f"(one run each, one after the other: the machine's load changes between them)")
+        paired = run_child("paired", folder, Path(tmp) / "paired", a.batch_size)
+        print(f"  paired, per batch alternately, decoding excluded from both: plain forward {paired['plain']:.1f} s, "
+              f"extraction {paired['extract']:.1f} s, ratio {paired['extract'] / paired['plain']:.2f} "
+              f"(loadavg {paired['load']:.2f})")
         stop = max(1, n_batches // 2)
         first = run_child("extract", folder, Path(tmp) / "cache2", a.batch_size, stop)
         second = run_child("extract", folder, Path(tmp) / "cache2", a.batch_size)
