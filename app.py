@@ -16,7 +16,7 @@ st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=str(ICON),
 # URL paths come from the file names (/reconstruction, /sequence_grid, ...): a link opens that page directly.
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/lesson.py", title="Lesson: the paper in 8 steps", icon=":material/school:"),
+    st.Page("app_pages/lesson.py", title="Lesson: the paper in 9 steps", icon=":material/school:"),
     st.Page("app_pages/reconstruction.py", title="Reconstruction", icon=":material/image:"),
     st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:"),
     st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:"),

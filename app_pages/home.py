@@ -142,7 +142,7 @@ with guard():
 # ------------------------------------------------------------------ links
 st.header("Explore", divider="gray")
 links = [
-    ("app_pages/lesson.py", "Lesson: the paper in 8 steps", ":material/school:",
+    ("app_pages/lesson.py", "Lesson: the paper in 9 steps", ":material/school:",
      "For a class: patches and L, how MAE masks, what a mask unit changes, the evidence, the receptive field."),
     ("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
      "Mask an image with any I, p, m, r and seed; see the four MAE panels, the per-patch error and baselines."),

@@ -170,7 +170,7 @@ for row in rows:
             continue
         if show == "error":
             shown = render.colorize(np.where(res.mask > 0, res.error_map, np.nan), res.original.shape[:2],
-                                    colorscale=render.ERROR_SCALE, vmin=err_range[0] if err_range else None,
+                                    vmin=err_range[0] if err_range else None,
                                     vmax=err_range[1] if err_range else None)
         elif show == "masked":
             shown = render.grid_overlay(res.masked, res.patch_size, res.mask_unit, target=192)

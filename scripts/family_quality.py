@@ -1,4 +1,5 @@
-"""Print the README's quality table: masked-region MSE of each embedded checkpoint on the held-out demo images.
+"""Print the quality table of docs/checkpoints.md: masked-region MSE of each embedded checkpoint on the held-out
+demo images.
 
     python scripts/family_quality.py [--seeds 5] [NAME ...]
 

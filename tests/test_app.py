@@ -560,7 +560,8 @@ def test_grid_png_has_row_and_column_labels_mse_values_and_a_title(downloads, mo
     assert [t.split()[1] for row in cell_text for t in row] == on_page  # the PNG shows the page's MSE values
     assert "china" in kw["subtitle"] and "seed 5" in kw["subtitle"] and kw["title"]
     png = _png(data)
-    assert png.shape[0] > 2 * 160 and _ink(png[:20]) > 50  # a title line above the grid
+    assert png.shape[0] > 2 * 160 and _ink(png[:48]) > 50  # a title line above the grid (type scaled to the slide)
+    assert png.shape[1] >= render.SLIDE_WIDTH  # slide-sized
 
 
 def test_labelled_grid_draws_labels_values_and_title():
@@ -584,9 +585,19 @@ def test_reconstruction_downloads_carry_title_checkpoint_image_and_values(downlo
         name, data = downloads[key]
         assert "p8-m2" in name and "china" in name and "s3" in name, name
         png = _png(data)
-        assert _ink(png[:24]) > 30, key  # a header with the title
+        assert _ink(png[:48]) > 30, key  # a header with the title (type scaled to the slide)
     mse = {m.label: m.value for m in at.metric}["masked MSE"]
     assert all(_png(downloads[k][1]).shape[0] > 64 for k in ("dl_recon", "dl_all"))
+    from ui import render
+
+    # slide-sized for a projector: every panel and the four-panel figure at least SLIDE_WIDTH (1600) px wide
+    assert all(_png(downloads[k][1]).shape[1] >= render.SLIDE_WIDTH >= 1600
+               for k in ("dl_orig", "dl_masked", "dl_recon", "dl_pasted", "dl_all"))
+    import json
+
+    for chart in at.get("plotly_chart"):  # the camera button's PNG: laid out EXPORT_WIDTH wide, saved at 2x
+        opts = json.loads(chart.proto.config)["toImageButtonOptions"]
+        assert opts["width"] * opts["scale"] >= 1600
     name, _ = downloads["dl_metrics"]
     assert "china" in name and "p8-m2" in name and float(mse) > 0
 
@@ -598,7 +609,7 @@ def test_attention_downloads_are_named_by_checkpoint_and_image(downloads):
         name, data = downloads[key]
         assert "p8-m2" in name and "china" in name, (key, name)
         if name.endswith(".png"):
-            assert _ink(_png(data)[:24]) > 30, key
+            assert _ink(_png(data)[:48]) > 30, key
 
 
 def test_one_colour_direction_for_error_and_one_grey_for_visible_patches():
@@ -614,14 +625,16 @@ def test_one_colour_direction_for_error_and_one_grey_for_visible_patches():
     mse_el = next(c for c in grid.get("plotly_chart") if "Masked MSE" in c.proto.spec)
     assert err_el.proto.theme == mse_el.proto.theme == ""  # no Streamlit theme re-colouring either of them
     err, mse = json.loads(err_el.proto.spec), json.loads(mse_el.proto.spec)
-    from plotly.colors import get_colorscale
+    from mae_core import colours
 
-    want = [(round(float(a), 9), c) for a, c in get_colorscale(render.ERROR_SCALE)]
+    want = [(round(float(a), 9), c) for a, c in colours.colorscale(colours.ERROR)]
     for fig in (err, mse):
         hm = next(t for t in fig["data"] if t["type"] == "heatmap")
         assert [(round(float(a), 9), c) for a, c in hm["colorscale"]] == want and not hm.get("reversescale")
+    # Streamlit's frontend rewrites #000001-#000040 in any figure (its theme placeholders), whatever the theme
+    assert not colours.placeholders(err_el.proto.spec) and not colours.placeholders(mse_el.proto.spec)
     assert err["layout"]["plot_bgcolor"] == render.NOT_SCORED
-    cell = render.colorize(np.array([[np.nan, 0.0], [0.5, 1.0]]), colorscale=render.ERROR_SCALE)
+    cell = render.colorize(np.array([[np.nan, 0.0], [0.5, 1.0]]), quantity=colours.ERROR)
     arr = np.asarray(cell)
     s = arr.shape[0] // 2
     assert tuple(arr[0, 0]) == render.NOT_SCORED_RGB == (225, 225, 225)

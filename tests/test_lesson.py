@@ -108,17 +108,25 @@ def check_view(step: int, at: AppTest) -> None:
         assert "increases first from 8 to 16" in text  # Kong's text, quoted beside its chart
     elif step == 7:
         titles = chart_titles(at)
+        assert any(t.startswith("Pixels: masked MSE") for t in titles)
+        cap = " ".join(c.value for c in at.caption)
+        assert "**Pixels:**" in cap
+        if (ROOT / "assets" / "ablations" / "measured_representations.csv").is_file():
+            assert any(t.startswith("Features: linear probe") for t in titles)
+            assert "**Features:**" in cap and "the spread over folds" in cap
+    elif step == 8:
+        titles = chart_titles(at)
         assert any(t.startswith("MAD / uniform attention") for t in titles)
         assert any(t.startswith("Effective receptive field") for t in titles)
         mad = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("MAD"))
         assert any(t["name"].startswith("uniform attention") for t in mad["data"])
-    elif step == 8:
+    elif step == 9:
         assert len(links(at)) == 3 and charts(at)
 
 
 STEP_TARGETS = {1: "app_pages/home.py", 2: "app_pages/home.py", 3: "app_pages/reconstruction.py",
                 4: "app_pages/sequence_grid.py", 5: "app_pages/sequence_grid.py", 6: "app_pages/ablations.py",
-                7: "app_pages/attention.py", 8: "app_pages/reconstruction.py"}
+                7: "app_pages/representations.py", 8: "app_pages/attention.py", 9: "app_pages/reconstruction.py"}
 
 
 def check_target(target: str, query: dict) -> AppTest:
@@ -135,7 +143,7 @@ def check_target(target: str, query: dict) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("step", range(1, 9))
+@pytest.mark.parametrize("step", range(1, 10))
 def test_every_step_shows_its_view_and_a_link_that_opens_the_page_in_that_state(step):
     at = open_page(LESSON, {"step": step})
     ok(at)
@@ -264,11 +272,21 @@ def test_precomputed_data_is_what_the_script_produces_from_the_checkpoints_on_di
 def test_the_data_reader_and_the_script_agree_on_keys():
     if not lesson_data.OUT.is_file():
         pytest.skip("no lesson data")
-    from ui import lesson as L
+    from ui import lesson
 
-    d = L.data()
-    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == L.COMMAND
+    d = lesson.data()
+    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == lesson.COMMAND
     for name, m in lesson_data.SETTINGS["steps"]:
-        assert L.steps_from(d, name, m) is not None
+        assert lesson.steps_from(d, name, m) is not None
     for n in lesson_data.SETTINGS["recon"]:
         assert d[f"recon/{n}/pasted"].shape == (128, 128, 3)
+
+
+@pytest.mark.parametrize("step", range(1, (ROOT / LESSON).read_text(encoding="utf-8").count("\n    Step(") + 1))
+def test_presentation_mode_shows_the_same_step_with_a_one_line_header(step):
+    at = open_page(LESSON, {"step": step, "present": "true"})
+    ok(at)
+    assert not at.title and not at.header  # the title, citation and big step header give way to one line
+    assert any(m.value.startswith(f"### {step}. ") for m in at.markdown)
+    assert at.query_params["present"] == "true" and at.toggle(key="present").value
+    check_view(step, at)

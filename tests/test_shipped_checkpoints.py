@@ -35,7 +35,7 @@ def test_shipped_checkpoint_loads_and_clears_the_quality_bar(name):
 
 
 def test_a_long_sequence_member_has_a_local_first_layer_head():
-    """The locality target is met where it is reached (p4-m4, L=1024); the README says why the others are not."""
+    """The locality target is met where it is reached (p4-m4, L=1024); docs/checkpoints.md says why the others are not."""
     from mae_core.assets import image_set
     from mae_core.training_curves import most_local_head
 

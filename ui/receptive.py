@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from mae_core import colours
+
 BYTES = 4  # float32 (as ui.limits, which is imported lazily: it pulls in torch, and the Lesson must paint first)
 
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 MAD_UNITS = {"fraction": "MAD / image width", "px": "MAD (pixels)", "ratio": "MAD / uniform attention"}
 MAD_UNIT_LABELS = {"fraction": "fraction of image width", "px": "pixels", "ratio": "× uniform attention"}
@@ -36,14 +37,26 @@ def mad_scale(s: MADSeries, unit: str) -> float:
     return {"fraction": 1.0 / s.width, "px": 1.0, "ratio": 1.0 / s.uniform_px}[unit]
 
 
+def _legend_below(fig, height: int, title: str | None) -> None:
+    """Two legend entries a line in the bottom margin, under the x-axis title: the panel keeps `height` pixels
+    however many series there are (a legend inside the figure's height squeezed the panel to nothing)."""
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
+    legend_px = 20 * -(-entries // 2)
+    top = 40 if title else 30
+    fig.update_layout(height=height + legend_px, title=title, margin=dict(l=10, r=10, t=top, b=50 + legend_px),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+                                  entrywidth=0.5, entrywidthmode="fraction", font_size=11))
+
+
 def mad_figure(series: list[MADSeries], unit: str = "fraction", title: str | None = None, height: int = 420):
     """ViT Fig. 7 style: one dot per head per layer, the head mean as a dotted line, and a dashed line at the
     uniform-attention level of each model (its grid), in the model's colour; y axis from 0."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    palette = colours.checkpoints([s.label for s in series])  # a checkpoint's colour on every page
     for k, s in enumerate(series):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = palette[k]
         sc = mad_scale(s, unit)
         y = s.mad_px * sc
         n, H = y.shape
@@ -62,9 +75,8 @@ def mad_figure(series: list[MADSeries], unit: str = "fraction", title: str | Non
                                  name=f"uniform attention, L={s.L:,}: {ref:.3g}", line=dict(dash="dash", width=1.5,
                                                                                              color=colour),
                                  hovertemplate=f"uniform attention on the L={s.L:,} grid: {ref:.4g}<extra></extra>"))
-    fig.update_layout(height=height, xaxis_title="encoder layer", yaxis_title=MAD_UNITS[unit],
-                      margin=dict(l=10, r=10, t=40 if title else 30, b=10), legend=dict(orientation="h", y=-0.2),
-                      title=title)
+    _legend_below(fig, height, title)
+    fig.update_layout(xaxis_title="encoder layer", yaxis_title=MAD_UNITS[unit])
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(rangemode="tozero")
     return fig
@@ -115,8 +127,9 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
     fig = go.Figure()
     x_all = [lay for s in series for lay in s.layers] or [0]
     x0, x1 = min(x_all) - 0.4, max(x_all) + 0.4
+    palette = colours.checkpoints([s.label for s in series])  # a checkpoint's colour on every page
     for k, s in enumerate(series):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = palette[k]
         for qi, (q, dash) in enumerate(((50, "dash"), (90, "solid"))):
             err = None
             if s.radius_std is not None and np.any(s.radius_std[:, qi] > 0):
@@ -127,17 +140,17 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
                                      hovertemplate=f"{s.label}<br>layer %{{x}}: {q} % within %{{y:.3f}} of the width"
                                      "<extra></extra>"))
         fig.add_trace(go.Scatter(x=[x0, x1], y=[s.patch_radius[1] / s.width] * 2, mode="lines",
-                                 name=f"{s.label}: its own patch (90 %)", line=dict(width=1, color=colour,
+                                 name=f"{s.label}: own patch, 90 %", line=dict(width=1, color=colour,
                                                                                     dash="dot")))
     if series:
         s0 = series[0]
         for qi, q in enumerate((50, 90)):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[s0.image_radius[qi] / s0.width] * 2, mode="lines",
-                                     name=f"whole image, evenly ({q} %)",
-                                     line=dict(width=1.5, color="#777777", dash="dash" if q == 50 else "longdash")))
-    fig.update_layout(height=height, xaxis_title="encoder layer (output of the block)",
-                      yaxis_title="radius / image width", title=title, legend=dict(orientation="h", y=-0.22),
-                      margin=dict(l=10, r=10, t=40 if title else 30, b=10))
+                                     name=f"whole image (even), {q} %",
+                                     line=dict(width=1.5, color=colours.REFERENCE,
+                                               dash="dash" if q == 50 else "longdash")))
+    _legend_below(fig, height, title)
+    fig.update_layout(xaxis_title="encoder layer (output of the block)", yaxis_title="radius / image width")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(rangemode="tozero")
     return fig
@@ -233,9 +246,9 @@ def erf_map_images(erf, image=None, decades: float = 3.0, target: int = 160) -> 
         lo, hi = (np.log10(top) - decades, np.log10(top)) if top > 0 else (0.0, 1.0)
         if base is not None:
             im = render.overlay(base, v, alpha=0.65, target=target, marker=erf.token, patch_size=erf.patch_size,
-                                clip_pct=100.0)
+                                clip_pct=100.0, quantity=colours.GRADIENT)
         else:
-            im = render.colorize(v, vmin=lo, vmax=hi)
+            im = render.colorize(v, quantity=colours.GRADIENT, vmin=lo, vmax=hi)
             s_ = im.width // W
             from PIL import ImageDraw
 

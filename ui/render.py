@@ -8,14 +8,15 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from mae_core import colours
 from mae_core.errors import MAEError
 
 DISPLAY_MIN = 256  # panels are upscaled (nearest) to at least this many pixels so small patches stay crisp
-# One colour direction for error everywhere: bright = high error (the per-patch map, the grid's error cells and its
-# MSE heatmap). Patches that are not scored (visible ones) are this light grey on every page.
-ERROR_SCALE = "Inferno"
-NOT_SCORED_RGB = (225, 225, 225)
-NOT_SCORED = "rgb(225,225,225)"
+# One colour direction for error everywhere (mae_core.colours): dark = low error, bright = high (the per-patch map,
+# the grid's error cells and its MSE heatmap). Patches that are not scored (visible ones) are light grey everywhere.
+ERROR_SCALE = colours.colorscale(colours.ERROR)
+NOT_SCORED_RGB = colours.NOT_SCORED_RGB
+NOT_SCORED = colours.css(NOT_SCORED_RGB)
 
 
 @contextmanager
@@ -124,7 +125,7 @@ def grid_montage(cells, pad: int = 4, target: int = 160) -> Image.Image:
     return out
 
 
-def heatmap(values: np.ndarray, *, title: str = "", colorscale: str = "Viridis", zlabel: str = "value",
+def heatmap(values: np.ndarray, *, title: str = "", colorscale=ERROR_SCALE, zlabel: str = "value",
             hover_extra: np.ndarray | None = None, height: int = 340, zmin=None, zmax=None, background=None,
             nan_colour: str | None = None):
     """A plotly heatmap of a (gh, gw) grid, row 0 at the top, square cells; NaN cells left blank (or drawn in
@@ -168,13 +169,12 @@ def csv_download(rows, filename: str, key: str, label: str = "Metrics (CSV)"):
                        icon=":material/download:")
 
 
-def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: float | None = None,
+def colorize(values: np.ndarray, size=None, quantity: str = colours.ERROR, vmin: float | None = None,
              vmax: float | None = None) -> Image.Image:
-    """A (gh, gw) grid -> RGB PIL image through a plotly colour scale (NaN -> light grey), nearest-upscaled.
+    """A (gh, gw) grid -> RGB PIL image through the quantity's colour scale (mae_core.colours; NaN -> light grey),
+    nearest-upscaled: the same colours as the plotly charts of that quantity.
 
     vmin/vmax fix the colour range (to compare several maps); by default each map spans its own min..max."""
-    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
-
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
     lo, hi = (float(v[ok].min()), float(v[ok].max())) if ok.any() else (0.0, 1.0)
@@ -182,8 +182,7 @@ def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: f
     hi = hi if vmax is None else float(vmax)
     v = np.clip(v, lo, hi)
     t = np.where(ok, (v - lo) / (hi - lo if hi > lo else 1.0), 0.0)
-    lut = np.array([unlabel_rgb(c) for c in sample_colorscale(get_colorscale(colorscale), np.linspace(0, 1, 256))])
-    rgb = lut[(t * 255).round().astype(int)]
+    rgb = colours.lut(quantity)[(t * 255).round().astype(int)]
     rgb[~ok] = NOT_SCORED_RGB
     img = Image.fromarray(rgb.astype(np.uint8))
     if size is not None:
@@ -193,7 +192,7 @@ def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: f
     return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
 
 
-def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorscale: str = "Inferno",
+def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, quantity: str = colours.ATTENTION,
             target: int = DISPLAY_MIN, marker: tuple | None = None, patch_size: int | None = None,
             clip_pct: float = 99.0) -> Image.Image:
     """A (gh, gw) map colour-coded and blended over the image (upscaled); NaN cells show the image only.
@@ -205,7 +204,7 @@ def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorsc
     s = base.width // W
     v = np.asarray(values, dtype=np.float64)
     vmax = float(np.nanpercentile(v, clip_pct)) if np.isfinite(v).any() else None
-    cmap = colorize(values, (H * s, W * s), colorscale, vmax=vmax)
+    cmap = colorize(values, (H * s, W * s), quantity, vmax=vmax)
     cmap = cmap.resize(base.size, Image.NEAREST)
     ok = np.isfinite(np.asarray(values, dtype=np.float64))
     a = np.kron(ok.astype(np.float32), np.ones((H * s // ok.shape[0], W * s // ok.shape[1]), np.float32))
@@ -236,10 +235,15 @@ def safe_name(*parts) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-_")[:180] or "figure"
 
 
+SLIDE_WIDTH = 1600  # every slide PNG (camera button, panel and grid downloads) is at least this wide
+EXPORT_WIDTH = 960  # the camera button lays a chart out this wide (CSS px) and saves it at 2x: 1920 px
+
+
 def plotly_config(filename: str) -> dict:
-    """st.plotly_chart config whose camera button saves a PNG named `filename` (checkpoint and image in it)."""
+    """st.plotly_chart config whose camera button saves a slide-sized PNG (EXPORT_WIDTH laid out, at 2x: wider than
+    SLIDE_WIDTH whatever the window) named `filename` (checkpoint and image in it)."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": safe_name(filename),
-                                                           "scale": 2}}
+                                                           "width": EXPORT_WIDTH, "scale": 2}}
 
 
 def font(size: int = 14):
@@ -274,26 +278,32 @@ def _wrap(d, text: str, f, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def slide(img, title: str, subtitle: str = "", pad: int = 8) -> Image.Image:
+def slide(img, title: str, subtitle: str = "", pad: int = 8, min_width: int = SLIDE_WIDTH) -> Image.Image:
     """The figure with a white header: a title line (what it shows) and a smaller subtitle (checkpoint, image,
-    settings, values), wrapped to the figure's width, for a slide."""
+    settings, values), wrapped to the figure's width, for a slide: at least min_width pixels wide (the figure
+    enlarged by a whole factor, nearest, so patches stay crisp; the header's type grows with it)."""
     im = img if isinstance(img, Image.Image) else upscale(img)
     im = im.convert("RGB")
+    k = max(1, -(-min_width // im.width))
+    if k > 1:
+        im = im.resize((im.width * k, im.height * k), Image.NEAREST)
+    k = max(1, im.width // 800)  # type size: 16 / 12 px per 800 px of width
+    pad *= k
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    ft, fs = font(16), font(12)
+    ft, fs = font(16 * k), font(12 * k)
     width = max(im.width, 360)
     tl = _wrap(probe, plain(title), ft, width - 2 * pad)
     sl = _wrap(probe, plain(subtitle), fs, width - 2 * pad) if subtitle else []
-    head = pad + 20 * len(tl) + 15 * len(sl) + pad
+    head = pad + 20 * k * len(tl) + 15 * k * len(sl) + pad
     out = Image.new("RGB", (width, head + im.height), (255, 255, 255))
     d = ImageDraw.Draw(out)
     y = pad
     for line in tl:
         d.text((pad, y), line, fill=(0, 0, 0), font=ft)
-        y += 20
+        y += 20 * k
     for line in sl:
         d.text((pad, y), line, fill=(70, 70, 70), font=fs)
-        y += 15
+        y += 15 * k
     out.paste(im, ((width - im.width) // 2, head))
     return out
 
