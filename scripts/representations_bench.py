@@ -145,6 +145,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=128, help="images in the labelled folder")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--skip-family", action="store_true")
+    ap.add_argument("--paired-only", action="store_true", help="only the paired extraction / forward ratio")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -168,6 +169,12 @@ def main(argv=None) -> int:
             sub.mkdir(parents=True, exist_ok=True)
             Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).resize((224, 224)).save(sub / f"{i}.png")
         n_batches = -(-a.n // a.batch_size)
+        if a.paired_only:
+            paired = run_child("paired", folder, Path(tmp) / "paired", a.batch_size)
+            print(f"paired, per batch alternately, decoding excluded from both: plain forward {paired['plain']:.1f} s, "
+                  f"extraction {paired['extract']:.1f} s, ratio {paired['extract'] / paired['plain']:.2f} "
+                  f"(loadavg {paired['load']:.2f})")
+            return 0
         plain = run_child("plain", folder, Path(tmp) / "unused", a.batch_size)
         print(f"ViT-B/16 plain batched forward of {a.n} images (decode included), batch {a.batch_size}: "
               f"{plain['seconds']:.1f} s, peak RSS {plain['peak_rss_mb']:.0f} MB (loadavg {plain['load']:.2f})")
