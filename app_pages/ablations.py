@@ -4,6 +4,7 @@ import streamlit as st
 
 from mae_core import ablations as ab
 from mae_core import assets
+from mae_core.representations.results import is_representation_row
 from ui import quotes, render, state
 from ui.state import Param
 
@@ -60,6 +61,7 @@ if up is not None:
                 st.caption(f"... and {len(e.problems) - 200} more.")
 
 published, measured = ab.split_measured(rows + user_rows)
+measured = [r for r in measured if not is_representation_row(r)]  # CKA and probes: the Representations page
 evidence_studies = ab.evidence_studies(published)
 EVIDENCE = "mask unit"  # every study's evidence on the mask unit, drawn together (the page opens on it)
 study_names = ([EVIDENCE] if evidence_studies else []) + evidence_studies \

@@ -7,7 +7,7 @@ def start_here():
     """Where a newcomer begins: the Lesson for the idea, Reconstruction for a model or a photo of their own."""
     with st.container(border=True):
         text, lesson, recon = st.columns([5, 2, 2], vertical_alignment="center")
-        text.markdown("**Start here.** New to the paper: the **Lesson** walks through it in 8 steps (made for a "
+        text.markdown("**Start here.** New to the paper: the **Lesson** walks through it in 9 steps (made for a "
                       "class). With a model or a photo of your own: **Reconstruction** masks it and shows what the "
                       "model fills in.")
         lesson.page_link("app_pages/lesson.py", label="Lesson", icon=":material/school:")

@@ -240,15 +240,98 @@ def draw_studies(v: View):
         with right:
             quotes.show(quotes.for_chart([(charts[0].study, charts[0].table)]))
         st.markdown(f"**Takeaway:** {TAKEAWAY_6}")
-        pix = next((c for c in charts if c.study.startswith("Pixio")), None)
+        pix = next((c for c in charts if c.study.startswith("Pixio") and c.table == "Table 6"), None)
         if pix is not None:
             st.markdown(pixio_sentences(pix.rows))
     link("app_pages/ablations.py", {"study": "mask unit", "table": "all", "metric": "all", "measured": False},
          "Open Ablation curves: every mask-unit chart, with sources")
 
 
-TAKEAWAY_6 = ("in both later studies, pre-training with larger mask units gave better downstream results, but "
-              "neither changed the mask unit alone, and neither is Hu et al.'s own measurement.")
+TAKEAWAY_6 = ("in both later studies, pre-training with larger mask units gave better downstream results. Pixio's "
+              "§4.5 changed only the masking granularity, at MAE's own decoder (1×1 → 2×2: IN-1K k-NN +19.0 "
+              "points); its Table 6 changes the decoder and the class tokens too, and Kong et al.'s text "
+              "contradicts its own table at 4×4. Neither is Hu et al.'s own measurement.")
+
+
+
+PAYOFF_NAMES = ("p16-m1", "p8-m1", "p8-m2")
+
+
+def draw_payoff(v: View):
+    import plotly.graph_objects as go
+
+    from mae_core.representations import results as R
+    from ui.representations import checkpoint_colour
+
+    rows = R.load()
+    data = next((d for d in R.probe_data_sets(rows) if d.startswith("gcompris")), None)
+    recs = R.probe_records(rows, data) if data else []
+    pix = {}
+    if v.data is not None:
+        pix = {n: float(v.data[f"recon/{n}/metrics"][0]) for n in PAYOFF_NAMES if f"recon/{n}/metrics" in v.data}
+    last = {n: R.last_layer(recs, n) for n in PAYOFF_NAMES}
+    last = {n: r for n, r in last.items() if r is not None}
+    if not pix and not last:
+        missing_data()
+        return
+    left, right = main().columns(2, gap="medium")
+    height = v.height - 40
+    if pix:
+        fig = go.Figure(go.Bar(x=list(pix), y=list(pix.values()), marker_color=[checkpoint_colour(n) for n in pix],
+                               text=[f"{x:.4f}" for x in pix.values()], textposition="outside", cliponaxis=False))
+        fig.update_layout(title=dict(text="Pixels: masked MSE on step 5's holes (lower is better)", font_size=13),
+                          height=height, margin=dict(t=50, b=30), yaxis_title="masked MSE")
+        left.plotly_chart(fig, theme=None, key="lesson_payoff_pixels", config=render.plotly_config("payoff_pixels"))
+    if last:
+        fig = go.Figure(go.Bar(x=list(last), y=[r["top1"] for r in last.values()],
+                               error_y=dict(type="data", array=[r["std"] for r in last.values()], visible=True),
+                               marker_color=[checkpoint_colour(n) for n in last],
+                               text=[f"{r['top1']:.1f} %" for r in last.values()], textposition="inside",
+                               insidetextanchor="start"))
+        fig.update_layout(title=dict(text="Features: linear probe top-1 (higher is better)",
+                                     font_size=13), height=height, margin=dict(t=50, b=30),
+                          yaxis_title="top-1 (%), mean ± std over folds")
+        right.plotly_chart(fig, theme=None, key="lesson_payoff_features",
+                           config=render.plotly_config("payoff_features"))
+    st.caption(payoff_caption(pix, recs))
+    link("app_pages/representations.py", {"cka_a": "p16-m1", "cka_b": "p8-m2"},
+         "Open Representations: layer similarity and probes for every checkpoint")
+
+
+def payoff_caption(pix: dict, recs: list) -> str:
+    """What the stored data show, whichever way it goes (worded from the numbers)."""
+    from mae_core.representations import results as R
+
+    parts = []
+    if pix:
+        best = min(pix, key=pix.get)
+        others = ", ".join(f"{n} {pix[n]:.4f}" for n in pix if n != best)
+        parts.append(f"**Pixels:** {best} fills step 5's holes best (masked MSE {pix[best]:.4f}; {others}).")
+    if recs:
+        best = max((R.last_layer(recs, n) for n in PAYOFF_NAMES if R.last_layer(recs, n)), key=lambda r: r["top1"])
+        parts.append(f"**Features:** a linear probe reads the class best from {best['checkpoint']}'s last layer "
+                     f"({best['top1']:.1f} ± {best['std']:.1f} % on 140 GCompris photographs).")
+        length = R.compare(recs, "p16-m1", "p8-m1")
+        unit = R.compare(recs, "p8-m1", "p8-m2")
+        for c, sentence in ((length, R.change_sentence(recs, "p16-m1", "p8-m1", "longer sequence, L 64 → 256")),
+                            (unit, R.change_sentence(recs, "p8-m1", "p8-m2", "mask unit 1 → 2 at L = 256"))):
+            if c is not None:
+                parts.append(sentence + ".")
+        if length is not None and unit is not None:
+            verdict_l = ("helps the features" if length[2] and length[0] > 0 else
+                         "does not change the features beyond the fold spread" if not length[2] else
+                         "hurts the features")
+            verdict_m = ("helps them" if unit[2] and unit[0] > 0 else
+                         "does not change them beyond the fold spread" if not unit[2] else "hurts them")
+            parts.append(f"At this scale (6 blocks of width 192, 197 training photographs) the longer sequence "
+                         f"{verdict_l}, and the mask unit {verdict_m}.")
+        if pix:
+            same = min(pix, key=pix.get) == best["checkpoint"]
+            parts.append(f"Here the model that fills holes best, {best['checkpoint']}, also has the features a probe "
+                         "reads best." if same else
+                         "The model that fills holes best is not the one whose features a probe reads best: pixel "
+                         "error alone does not rank encoders, which is why Hu et al. judge by transfer.")
+    return " ".join(parts)
 
 
 def draw_attention(v: View):
@@ -368,6 +451,12 @@ STEPS = [
           "unit: Kong et al. (CVPR 2023), who ran Hu et al.'s code, and Pixio (2025). **Neither is "
           "Hu et al.'s result**, and each comes with a caveat, printed on its chart."),
          draw_studies),
+    Step("Pixels and features: what the mask unit buys here",
+         ("Filling holes is the training task; what the paper claims is about the features the encoder learns. "
+          "Left, step 5's reconstruction score; right, how much of a photograph's class a linear probe can "
+          "read from each frozen encoder (140 GCompris photographs in 5 classes, mean-pooled last layer, "
+          "5 folds). The caption says what our measurements show."),
+         draw_payoff),
     Step("Attention and the receptive field",
          ("Mean attention distance (MAD) is how far, on average, a head looks. Uniform attention already "
           "gives about 0.52 of the image width, so the dashed line is the level to beat. The gradient view "

@@ -1,7 +1,8 @@
 """``python -m mae_core <command> ...``: one entry point, one module per command.
 
-Each command is a module of mae_core.commands exposing ``cli(argv) -> int`` (bench and train keep theirs beside
-their code: bench's command line also drives its own measuring subprocesses, and train's arguments are its config). User errors (MAEError and its
+Each command is a module of mae_core.commands exposing ``cli(argv) -> int``, or names its function
+(``module:function``); bench and train keep theirs beside their code (bench's command line also drives its own
+measuring subprocesses, and train's arguments are its config). User errors (MAEError and its
 subclasses) are printed as one line on stderr with exit code 2; no traceback for them.
 """
 from __future__ import annotations
@@ -23,6 +24,11 @@ COMMANDS = {
     "bench": ("mae_core.bench", "latency and peak memory against HF transformers' ViTMAE"),
     "catalogue": ("mae_core.commands.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
     "fetch": ("mae_core.commands.fetch", "download published checkpoints by catalogue id, verified before use"),
+    "features": ("mae_core.commands.representations:features",
+                 "per-layer encoder features of a set of images, cached on disk (resumable)"),
+    "cka": ("mae_core.commands.representations:cka", "layer x layer linear CKA between two checkpoints or geometries"),
+    "probe": ("mae_core.commands.representations:probe",
+              "k-NN, linear and attentive probes per layer on a labelled folder"),
     "settings": ("mae_core.settings", "the MAE_* environment variables: defaults, meanings, current values"),
 }
 
@@ -44,8 +50,9 @@ def main(argv=None) -> int:
         print(f"error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     try:
-        module = importlib.import_module(COMMANDS[cmd][0])
-        return int(module.cli(rest) or 0)
+        modname, _, func = COMMANDS[cmd][0].partition(":")
+        module = importlib.import_module(modname)
+        return int(getattr(module, func or "cli")(rest) or 0)
     except MAEError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -521,7 +521,7 @@ def third_party_section(text: str) -> str:
 
 def reference_evidence(text: str) -> dict:
     """{(study, table, setting, setting_value, metric): value} read from the reference's third-party section with an
-    independent reader: Kong et al. Table 1 and Table 3 (markdown tables), Pixio Table 6 (prose)."""
+    independent reader: Kong et al. Table 1 and Table 3 (markdown tables), Pixio Table 6 and §4.5 (prose)."""
     sec = third_party_section(text)
     kong, pix = sec[:sec.index("### Pixio")], sec[sec.index("### Pixio"):]
     out = {}
@@ -552,6 +552,15 @@ def reference_evidence(text: str) -> dict:
         assert m, recipe
         for met, v in zip(mets, m.groups()):
             out[("Pixio 2025", "Table 6", "recipe", recipe, met)] = float(v)
+    g = re.search(r"improves IN-1K k-NN accuracy by ([\d.]+), reduces NYUv2 depth error from\s+([\d.]+) → ([\d.]+), and "
+                  r"improves ADE20K mIoU by ([\d.]+)", pix)
+    assert g, "Pixio §4.5"
+    knn, d1, d2, miou = (float(v) for v in g.groups())
+    unit = ("Pixio 2025", "§4.5", "mask unit (patches)")
+    out[unit + ("1x1", "NYUv2 depth error (lower is better)")] = d1
+    out[unit + ("2x2", "NYUv2 depth error (lower is better)")] = d2
+    out[unit + ("2x2", "IN-1K k-NN change from 1x1 (points)")] = knn  # the text gives deltas for these two
+    out[unit + ("2x2", "ADE20K mIoU change from 1x1 (points)")] = miou
     return out
 
 
@@ -563,7 +572,7 @@ def evidence_values(rows) -> dict:
 @needs_ref
 def test_evidence_rows_round_trip_exactly_from_the_reference(shipped):
     want = reference_evidence(REF.read_text(encoding="utf-8"))
-    assert len(want) == 8 * 6 + 5 * 2 + 2 * 5
+    assert len(want) == 8 * 6 + 5 * 2 + 2 * 5 + 4
     evidence = [r for r in shipped if r["evidence"]]
     assert len(evidence) == len(want)  # no row more, none less
     assert evidence_values(shipped) == want
@@ -584,7 +593,10 @@ def test_evidence_rows_carry_provenance_and_the_caveats(shipped):
     assert all("73.31" in r["caveat"] and "decreases significantly" in r["caveat"] for r in kong_t1)
     assert {r["mask_unit"] for r in kong_t1 if r["setting"] == "mask unit (px)"} == {1, 2, 4}
     pixio = [r for r in evidence if r["study"].startswith("Pixio")]
-    assert all("change more than the mask unit" in r["caveat"] for r in pixio)
+    assert all("change more than the mask unit" in r["caveat"] for r in pixio if r["table"] == "Table 6")
+    granularity = [r for r in pixio if r["table"] == "§4.5"]
+    assert len(granularity) == 4 and all("deltas" in r["caveat"] for r in granularity)
+    assert all("delta" in r["note"] for r in granularity if "change" in r["metric"])
 
 
 def test_evidence_row_with_a_corrupted_value_fails_the_comparison(shipped):
@@ -598,7 +610,8 @@ def test_evidence_charts_are_labelled_not_from_hu_and_state_the_caveat_on_the_ch
     charts = ab.evidence_figures(shipped)
     assert [(c.study, c.table, c.setting) for c in charts] == [
         ("Kong et al. 2023", "Table 1", "mask unit (px)"), ("Kong et al. 2023", "Table 1", "mask_ratio"),
-        ("Kong et al. 2023", "Table 3", "mask_ratio"), ("Pixio 2025", "Table 6", "recipe")]
+        ("Kong et al. 2023", "Table 3", "mask_ratio"), ("Pixio 2025", "§4.5", "mask unit (patches)"),
+        ("Pixio 2025", "Table 6", "recipe")]
     for c in charts:
         title = c.figure.layout.title.text
         assert ab.NOT_FROM_HU in title and c.study in title

@@ -101,17 +101,25 @@ def check_view(step: int, at: AppTest) -> None:
         assert "increases first from 8 to 16" in text  # Kong's text, quoted beside its chart
     elif step == 7:
         titles = chart_titles(at)
+        assert any(t.startswith("Pixels: masked MSE") for t in titles)
+        cap = " ".join(c.value for c in at.caption)
+        assert "**Pixels:**" in cap
+        if (ROOT / "assets" / "ablations" / "measured_representations.csv").is_file():
+            assert any(t.startswith("Features: linear probe") for t in titles)
+            assert "**Features:**" in cap and "the spread over folds" in cap
+    elif step == 8:
+        titles = chart_titles(at)
         assert any(t.startswith("MAD / uniform attention") for t in titles)
         assert any(t.startswith("Effective receptive field") for t in titles)
         mad = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("MAD"))
         assert any(t["name"].startswith("uniform attention") for t in mad["data"])
-    elif step == 8:
+    elif step == 9:
         assert len(links(at)) == 3 and charts(at)
 
 
 STEP_TARGETS = {1: "app_pages/home.py", 2: "app_pages/home.py", 3: "app_pages/reconstruction.py",
                 4: "app_pages/sequence_grid.py", 5: "app_pages/sequence_grid.py", 6: "app_pages/ablations.py",
-                7: "app_pages/attention.py", 8: "app_pages/reconstruction.py"}
+                7: "app_pages/representations.py", 8: "app_pages/attention.py", 9: "app_pages/reconstruction.py"}
 
 
 def check_target(target: str, query: dict) -> AppTest:
@@ -128,7 +136,7 @@ def check_target(target: str, query: dict) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("step", range(1, 9))
+@pytest.mark.parametrize("step", range(1, 10))
 def test_every_step_shows_its_view_and_a_link_that_opens_the_page_in_that_state(step):
     at = open_page(LESSON, {"step": step})
     ok(at)

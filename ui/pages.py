@@ -25,7 +25,7 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("app_pages/home.py", "Home", ":material/home:", "", default=True),
-    PageSpec("app_pages/lesson.py", "Lesson: the paper in 8 steps", ":material/school:",
+    PageSpec("app_pages/lesson.py", "Lesson: the paper in 9 steps", ":material/school:",
              "For a class: patches and L, how MAE masks, what a mask unit changes, the evidence, the receptive "
              "field.", model_free=True),
     PageSpec("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
@@ -38,6 +38,9 @@ PAGES: tuple[PageSpec, ...] = (
              "effective receptive field, at two sequence lengths."),
     PageSpec("app_pages/ablations.py", "Ablation curves", ":material/show_chart:",
              "Published MAE / long-seq MAE numbers with sources, our measured sweeps, and your own CSV."),
+    PageSpec("app_pages/representations.py", "Representations", ":material/hub:",
+             "What the encoder learned: layer similarity (CKA) between checkpoints and probe accuracy per layer, "
+             "across L and m."),
     PageSpec("app_pages/checkpoints.py", "Checkpoints", ":material/inventory_2:",
              "What each checkpoint is, how it was trained, and what it can and cannot show."),
 )
