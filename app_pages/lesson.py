@@ -261,7 +261,7 @@ def draw_payoff(v: View):
     import plotly.graph_objects as go
 
     from mae_core.representations import results as R
-    from ui.representations import checkpoint_colour
+    from mae_core.colours import checkpoint as checkpoint_colour
 
     rows = R.load()
     data = next((d for d in R.probe_data_sets(rows) if d.startswith("gcompris")), None)

@@ -10,7 +10,7 @@ from mae_core import ablations as ab
 from mae_core.errors import MAEError
 from mae_core.representations import results as R
 from ui import progress, render, resources, state
-from ui.representations import checkpoint_colour as colour
+from mae_core import colours
 from ui.state import Param
 
 DEFAULT_PAIR = ("p16-m1", "p8-m2")
@@ -76,7 +76,7 @@ def per_layer_figure(recs: list, probe: str, kind: str) -> go.Figure:
         if not rs:
             continue
         fig.add_trace(go.Scatter(x=[r["layer"] for r in rs], y=[r["top1"] for r in rs], mode="lines+markers",
-                                 name=name, line=dict(color=colour(name, i)), marker=dict(color=colour(name, i)),
+                                 name=name, line=dict(color=colours.checkpoint(name)), marker=dict(color=colours.checkpoint(name)),
                                  error_y=dict(type="data", array=[r["std"] for r in rs], visible=True),
                                  hovertemplate=name + " layer %{x}: %{y:.1f}%<extra></extra>"))
     fig.update_layout(xaxis_title="layer (0 = patch embedding)", yaxis_title=f"{probe} top-1 (%)", height=380,
@@ -99,7 +99,7 @@ def family_figure(recs: list, probe: str, kind: str, axis: str) -> go.Figure:
             continue
         fig.add_trace(go.Scatter(x=[r[key]], y=[r["top1"]], mode="markers+text", text=[name],
                                  textposition="middle right", name=name, showlegend=False, cliponaxis=False,
-                                 marker=dict(size=12, color=colour(name, i)),
+                                 marker=dict(size=12, color=colours.checkpoint(name)),
                                  error_y=dict(type="data", array=[r["std"]], visible=True),
                                  hovertemplate=f"{name}: L={r.get('L')}, m={r.get('mask_unit')}<br>"
                                                "%{y:.1f}%<extra></extra>"))
