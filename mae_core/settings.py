@@ -73,6 +73,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("MAE_COMPILE", False, _flag, "0",
             "1: compile the reconstruction forward for fixed shapes on CUDA (torch.compile, reduce-overhead; the "
             "first call's compile time is in the notes); never on a CPU"),
+    Setting("MAE_FEATURE_DIR", None, str, "~/.cache/mae_explorer/features",
+            "where `python -m mae_core features` and the Representations page cache per-layer features"),
     Setting("MAE_DATA_DIR", None, str, "~/.cache/mae_explorer/training_photos",
             "where `python -m mae_core data fetch` keeps the training photographs"),
     Setting("MAE_CODE_REVISION", None, str, "unset (the git commit)",

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     from mae_core.representations import imagesets, results
     from mae_core.representations.features import features_for
 
-    family = assets.available_embedded()
+    family = assets.family()
     if not family:
         print("error: no embedded checkpoints found", file=sys.stderr)
         return 2

@@ -133,10 +133,10 @@ def family_bench() -> None:
     images = bundled_photos()
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
-        for path in assets.available_embedded().values():
+        for path in assets.family().values():
             features_for(path, images, cache_dir=cache)
         took = time.perf_counter() - t0
-    print(f"family: features of {len(images)} photographs x {len(assets.available_embedded())} checkpoints x all "
+    print(f"family: features of {len(images)} photographs x {len(assets.family())} checkpoints x all "
           f"layers (checkpoint loading included): {took:.1f} s ({load()})")
 
 

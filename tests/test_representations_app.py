@@ -55,7 +55,9 @@ def test_page_shows_the_default_pair_heatmap_probes_and_published_evidence():
         names = {t.get("name") for f in figs for t in f["data"] if t.get("name")}
         assert {"p16-m1", "p8-m2"} <= names
         line = next(t for f in figs for t in f["data"] if t.get("name") == "p8-m2")
-        assert line["line"]["color"] == "#2ca02c"  # the page's fixed colour for p8-m2
+        from mae_core import colours
+
+    assert line["line"]["color"] == colours.checkpoint("p8-m2")  # p8-m2's colour on every page
 
 
 def test_same_checkpoint_on_both_sides_says_the_diagonal_is_one():

@@ -41,6 +41,7 @@ LIGHT = (
     "streamlit.elements.lib.image_utils", "streamlit.elements.lib.column_config_utils", "streamlit.material_icon_names",
     "mae_core.errors", "mae_core.settings", "mae_core.assets", "mae_core.geometry", "mae_core.config",
     "mae_core.cost", "mae_core.architectures", "mae_core.colours", "mae_core.ablations", "mae_core.catalogue",
+    "mae_core.representations", "mae_core.representations.results",
     "ui.state", "ui.gate", "ui.render", "ui.paint", "ui.lesson", "ui.quotes", "ui.receptive", "ui.uploads",
 )
 MODELS = (

@@ -157,22 +157,16 @@ def parse_geometry(text):
     return i, p
 
 
-def default_checkpoint():
-    from ..assets import DEFAULT_CHECKPOINT
-
-    return DEFAULT_CHECKPOINT
-
-
 def checkpoint_path(text):
     """A checkpoint path, or an embedded family name (p8-m2, ...)."""
     from pathlib import Path
 
-    from ..assets import EMBEDDED
+    from ..assets import default_checkpoint, embedded
 
     if text is None:
         return default_checkpoint()
-    if text in EMBEDDED:
-        return EMBEDDED[text]
+    if text in embedded():
+        return embedded()[text]
     return Path(text)
 
 

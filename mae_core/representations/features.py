@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import settings
 from ..errors import ConfigError, ImageError
 
 FEATURE_VERSION = 1
@@ -32,7 +33,7 @@ POOLED = ("cls", "mean")
 
 def feature_dir() -> Path:
     """MAE_FEATURE_DIR, else ~/.cache/mae_explorer/features."""
-    env = os.environ.get("MAE_FEATURE_DIR")
+    env = settings.get("MAE_FEATURE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "mae_explorer" / "features"
 
 
