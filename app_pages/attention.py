@@ -147,9 +147,10 @@ def show_maps(res, title, key, qrc):
         else:
             col.image(im, caption=name, width="stretch")
         head_txt = "mean over heads" if head == "mean" else f"head {head}"
-        slide = render.slide(im, f"{name} · {title}", f"image {img_label} · L = {res.grid[0] * res.grid[1]:,} · "
-                             f"layer {layer}, {head_txt} · colour: lowest weight (dark) to 99th percentile (bright)")
-        col.download_button("PNG", render.png_bytes(slide), file_name=render.safe_name(
+        slide = render.deferred_slide(im, f"{name} · {title}", f"image {img_label} · L = "
+                                      f"{res.grid[0] * res.grid[1]:,} · layer {layer}, {head_txt} · colour: lowest "
+                                      "weight (dark) to 99th percentile (bright)")  # drawn when clicked
+        col.download_button("PNG", slide, file_name=render.safe_name(
             name.split()[0], title.split()[0], img_label, f"p{res.patch_size}", f"layer{layer}",
             "headmean" if head == "mean" else f"head{head}") + ".png",
             mime="image/png", key=f"dl_{key}_{name.split()[0]}", icon=":material/download:", width="stretch")
@@ -174,12 +175,12 @@ with render.guard():
             head_imgs.append(im)
             hc[h % len(hc)].image(im, caption=f"head {h} · MAD {res_a.mean_attention_distance[li][h]:.1f} px",
                                   width="stretch")
-        st.download_button("All heads (PNG)", render.png_bytes(render.slide(render.montage(
+        st.download_button("All heads (PNG)", render.deferred_slide(render.montage(
             head_imgs, [f"head {h}: MAD {res_a.mean_attention_distance[li][h]:.1f} px" for h in
                         range(res_a.num_heads)], target=160),
             f"CLS attention of every head, layer {layer} · {label_a}",
             f"image {img_label} · L = {res_a.grid[0] * res_a.grid[1]:,} · uniform attention's MAD "
-            f"{res_a.uniform_mad:.1f} px")),
+            f"{res_a.uniform_mad:.1f} px"),
             file_name=render.safe_name("heads", ck.label, img_label, f"p{g.patch_size}", f"layer{layer}") + ".png",
             mime="image/png", key="dl_heads", icon=":material/download:")
 
@@ -292,12 +293,12 @@ if results and erf_over != "off":
                 col.image(im, caption=f"layer {lay} · 90 % within {erf.radius[list(erf.layers).index(lay), 1]:.0f}"
                           " px", width="stretch")
             fname = f"erf_maps_{label.split()[0]}_{tag}_token{erf.token[0]}-{erf.token[1]}.png"
-            st.download_button("ERF maps (PNG)", render.png_bytes(render.slide(
+            st.download_button("ERF maps (PNG)", render.deferred_slide(
                 render.montage(ims, [f"layer {lay}: r90 {erf.radius[i, 1]:.0f} px" for i, lay in
                                      enumerate(erf.layers)], target=160),
                 f"Effective receptive field of {label}, token ({erf.token[0]}, {erf.token[1]})",
                 f"{'image ' + img_label if erf_over == 'image' else f'mean over {n_set} photos'} · |d token / d "
-                "pixel|, log colour over 3 decades")), file_name=fname, mime="image/png", key=f"dl_erf_{k}",
+                "pixel|, log colour over 3 decades"), file_name=fname, mime="image/png", key=f"dl_erf_{k}",
                 icon=":material/download:")
         render.csv_download(erf_csv, render.safe_name("erf", *models, tag) + ".csv", "dl_erf",
                             "ERF radii per layer (CSV)")

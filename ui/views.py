@@ -1,8 +1,9 @@
 """Rendered views of results, built once per result and shared by every session that shows it.
 
 A page view whose result is cached should cost little more than sending what is already encoded, so everything a
-page draws from a result that takes real work (PNG encoding of the panels and of their slide-ready downloads, the
-mask-grid overlay, the error-map figures) is built here once, keyed like the result itself (checkpoint sha, image hash,
+page draws from a result that takes real work (PNG encoding of the panels, the mask-grid overlay, the error-map
+figures) is built here once; the slide-ready downloads are drawn and encoded only when first clicked
+(render.Deferred). All of it is keyed like the result itself (checkpoint sha, image hash,
 configuration, seed), and kept with st.cache_resource: the view objects are shared, never mutated, and unlike
 st.cache_data are not unpickled again on every rerun.
 """
@@ -20,14 +21,15 @@ from . import render, resources
 @dataclass(frozen=True)
 class Panel:
     shown: bytes  # PNG as displayed (nearest-upscaled so small patches stay crisp)
-    download: bytes  # PNG offered for download: the slide (a header saying what, checkpoint, image, values)
+    download: render.Deferred  # the slide PNG offered for download (a header saying what, checkpoint, image,
+    # values), drawn and encoded on the first click: () -> bytes
 
 
 @dataclass(frozen=True)
 class ReconstructionView:
     result: object  # mae_core.reconstruct.ReconResult (shared: read only)
     panels: dict  # name -> Panel: original, masked, reconstruction, pasted
-    montage: bytes  # the four panels side by side (PNG)
+    montage: render.Deferred  # the four panels side by side (slide PNG, made on the first click): () -> bytes
     error_figures: dict  # removed_only (bool) -> plotly Figure of the per-patch error
 
     def error_figure(self, removed_only: bool):
@@ -52,7 +54,7 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
 
     def panel(img, slide_title: str) -> Panel:
         shown = img if isinstance(img, Image.Image) else render.upscale(img)
-        return Panel(_png(shown), _png(render.slide(img, slide_title, about)))
+        return Panel(_png(shown), render.deferred_slide(img, slide_title, about))
 
     panels = {
         "original": panel(res.original, "Original"),
@@ -60,9 +62,9 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
         "reconstruction": panel(res.reconstruction, f"Reconstruction · {scores}"),
         "pasted": panel(res.pasted, f"Reconstruction + visible patches · {scores}"),
     }
-    montage = _png(render.slide(render.montage([res.original, masked, res.reconstruction, res.pasted],
-                                               ["original", "masked", "reconstruction", "reconstruction + visible"]),
-                                f"MAE reconstruction · {scores}", about))
+    montage = render.Deferred(lambda: render.slide_png(render.montage(
+        [res.original, masked, res.reconstruction, res.pasted],
+        ["original", "masked", "reconstruction", "reconstruction + visible"]), f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
     title = f"Per-patch MSE · {label} · {img_label} · masked MSE {res.masked_mse:.4f}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
