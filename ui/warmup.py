@@ -14,9 +14,9 @@ There are two stages: a light one (everything but torch) and the model stage. Pa
 (the Lesson) wait only for the light stage, and their code calls `ensure()` before it reaches for a model.
 
 It ends with `gc.freeze()`: the hundreds of thousands of long-lived objects the imports create (torch, plotly,
-pandas) are moved out of the cyclic collector's reach. Streamlit runs a full `gc.collect(2)` after every script run
-(`runner.postScriptGC`), which otherwise scans them all: 0.7 s of CPU per page view on this project's 2-core
-machine, the largest single cost of a cached view.
+pandas) are moved out of the cyclic collector's reach, so a full collection does not scan them all. Streamlit's
+own full `gc.collect(2)` after every script run (`runner.postScriptGC`) is switched off in .streamlit/config.toml
+(it still scanned the caches once per view); Python's generational collector, which remains, benefits too.
 """
 from __future__ import annotations
 
