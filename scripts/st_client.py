@@ -26,6 +26,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+# Imported here, not on the first page opened: importing Streamlit takes a second or two, which would be counted
+# in the first burst's times.
+from streamlit.proto.Alert_pb2 import Alert
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.asyncio.client import connect
+
 XSRF_COOKIE = "_streamlit_xsrf"
 
 
@@ -85,8 +92,6 @@ def xsrf_cookie(base_url: str, link: str = "/", timeout: float = 30.0) -> str | 
 
 def rerun_message(page: str, query: str) -> bytes:
     """The BackMsg the frontend sends when a page opens: rerun the script for this page and query string."""
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-
     msg = BackMsg()
     cs = msg.rerun_script
     cs.query_string = query
@@ -114,10 +119,6 @@ async def open_page(base_url: str, link: str, timeout_s: float = 120.0, result_l
                     fetch_media: bool = True, t0: float | None = None) -> PageView:
     """Open `link` as a new visitor and follow the script run to its end; never raises for what the server does
     (transport failures, timeouts and protocol surprises go to PageView.problems)."""
-    from streamlit.proto.Alert_pb2 import Alert
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-    from websockets.asyncio.client import connect
-
     v = PageView(link=link)
     t0 = time.perf_counter() if t0 is None else t0
     base = base_url.rstrip("/")

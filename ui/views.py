@@ -85,8 +85,9 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
 
 
 def warm_defaults() -> None:
-    """Load the default checkpoint and build the Reconstruction page's default view and the Attention page's
-    default analysis, exactly as the pages ask for them (ui.warmup calls this once per server process)."""
+    """Load the embedded checkpoints and build the Reconstruction page's default view and the Attention page's
+    default analysis and receptive field, exactly as the pages ask for them (ui.warmup calls this once per server
+    process): the first visitors of a fresh server then find them in the caches."""
     from mae_core import assets
 
     from . import pickers
@@ -106,3 +107,11 @@ def warm_defaults() -> None:
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
     resources.attention(str(path), sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
                         fit="stretch")
+    from . import receptive
+
+    receptive.receptive_field(str(path), sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
+                              fit="stretch")
+    for other in fam.values():  # a class following links to the other members: no first-visitor model load
+        if other != path:
+            resources.load(other)
+            resources.inspect(other)
