@@ -76,7 +76,7 @@ cmp = sb.radio("Compare", ("none", "patch", "checkpoint"), key="cmp", label_visi
 p_b = sb.selectbox("Patch size of the comparison", pickers.PATCH_CHOICES, key="p_b") if cmp == "patch" else None
 state.publish(params)
 ck_b = pickers.pick_checkpoint(prefix="b_", title="Comparison checkpoint", reset_geometry=False,
-                               with_target=False) if cmp == "checkpoint" else None
+                               with_target=False, other_than=ck) if cmp == "checkpoint" else None
 state.show_notices()
 
 pickers.require(ck, picked, hint="Choose a checkpoint and an image in the sidebar.")
@@ -89,11 +89,10 @@ qr, qc = min(int(qr), gh - 1), min(int(qc), gw - 1)
 
 
 def analyse(c, I, p, query):
-    cfg = c.cfg.replace(img_size=(I, I), patch_size=p)
-    L = cfg.num_patches
-    limits.check_budget(limits.estimate_for_config(cfg, L, L, L, attention_analysis=True), f"I={I}, p={p} (L={L:,})")
+    limits.check_inference(c.cfg.replace(img_size=(I, I), patch_size=p))
     with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
-        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit)
+        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit,
+                                  precision=c.precision)
     return res, resources.prepared(c.model, I, p)[1]
 
 
@@ -126,7 +125,7 @@ def clickable(im, grid, key):
 
 
 def show_maps(res, title, key, qrc):
-    st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · layer {layer}, "
+    st.markdown(f"**{title}** · L = {res.grid[0] * res.grid[1]:,} · {res.precision} · layer {layer}, "
                 + ("mean over heads" if head == "mean" else f"head {head}")
                 + " · colour: each map from its lowest weight (dark) to its 99th percentile (bright)")
     arr_img = fit_image(img, res.img_size, fit)[0]  # what the model saw
@@ -148,8 +147,9 @@ def show_maps(res, title, key, qrc):
             col.image(im, caption=name, width="stretch")
         head_txt = "mean over heads" if head == "mean" else f"head {head}"
         slide = render.deferred_slide(im, f"{name} · {title}", f"image {img_label} · L = "
-                                      f"{res.grid[0] * res.grid[1]:,} · layer {layer}, {head_txt} · colour: lowest "
-                                      "weight (dark) to 99th percentile (bright)")  # drawn when clicked
+                                      f"{res.grid[0] * res.grid[1]:,} · layer {layer}, {head_txt} · "
+                                      f"{res.precision} · colour: lowest weight (dark) to 99th percentile "
+                                      "(bright)")  # drawn when clicked
         col.download_button("PNG", slide, file_name=render.safe_name(
             name.split()[0], title.split()[0], img_label, f"p{res.patch_size}", f"layer{layer}",
             "headmean" if head == "mean" else f"head{head}") + ".png",
@@ -218,8 +218,8 @@ def mad_of(c, I, p, res):
     vals = []
     for k, name in enumerate(names):
         im, h = resources.demo_image(name)
-        vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion, fit=fit)
-                    .mean_attention_distance)
+        vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion, fit=fit,
+                                        precision=c.precision).mean_attention_distance)
         bar.progress((k + 1) / len(names), text=f"MAD of {c.label}: image {k + 1} of {len(names)}")
     bar.empty()
     v = np.stack(vals)
@@ -236,7 +236,7 @@ if results:
             s_ = receptive.MADSeries(label, tuple(res.layers), mad_px, std_px, float(res.uniform_mad),
                                      int(res.img_size[1]), res.grid[0] * res.grid[1])
             series.append(s_)
-            rows_csv += receptive.mad_rows(s_, len(names), fit=fit)
+            rows_csv += receptive.mad_rows(s_, len(names), fit=fit, precision=res.precision)
     if series:
         img_tag = img_label if mad_over == "image" else f"{n_set}_photos"
         models = [s_.label for s_ in series]

@@ -4,6 +4,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from mae_core.geometry import sequence_class, sequence_words
 from ui import pickers, render, resources, state
 
 st.title("Checkpoints")
@@ -16,7 +17,7 @@ def summary_row(name, info):
     long and shared, are in the caption and on each checkpoint's own view)."""
     c, t = info.config, info.training or {}
     wall = t.get("wall_time_s")
-    return {"checkpoint": name, "class": info.kind, "target": info.target or "none",
+    return {"checkpoint": name, "sequence": sequence_class(c.img_size, c.patch_size), "target": info.target or "none",
             "I": c.img_size[0], "p": c.patch_size, "L": c.num_patches, "trained m": info.mask_unit,
             "params (M)": round(info.n_params / 1e6, 2), "steps": t.get("steps"), "images seen": t.get("images_seen"),
             "final loss": round(t["final_loss"], 4) if isinstance(t.get("final_loss"), (int, float)) else None,
@@ -25,7 +26,9 @@ def summary_row(name, info):
 
 FAMILY_COLUMNS = {
     "checkpoint": st.column_config.TextColumn("checkpoint", width="small"),
-    "class": st.column_config.TextColumn("class", width="small"),
+    "sequence": st.column_config.TextColumn("sequence", width="small", help="long: smaller patches than a standard "
+                                            "ViT's 16 px at the same image size, so more tokens; the mask unit is "
+                                            "the column m"),
     "I": st.column_config.NumberColumn("I", help="native image size (px)", width=40),
     "p": st.column_config.NumberColumn("p", help="patch size (px)", width=40),
     "L": st.column_config.NumberColumn("L", help="sequence length (I/p)²", width=50),
@@ -70,10 +73,13 @@ pickers.require(ck, hint="Choose a checkpoint in the sidebar to see its details.
 
 info = ck.info
 c = ck.cfg
-KIND_BADGE = {"encoder-only": "gray", "pixel-target": "green", "norm-pix-target": "violet", "long-seq": "blue"}
 st.subheader(f"{ck.label}")
-# the class first and whole (a badge never truncates), then short numbers in the tiles, detail in their help
-st.markdown(f"**Class** :{KIND_BADGE.get(info.kind, 'gray')}-badge[{info.kind}]  "
+# the class as three separate facts, each whole (a badge never truncates): how long its sequence is, how it was
+# masked, what it predicts; then short numbers in the tiles, detail in their help
+seq = sequence_class(c.img_size, c.patch_size)
+st.markdown(f"**Sequence** :{'blue' if seq == 'long' else 'gray'}-badge[{sequence_words(c.img_size, c.patch_size)}]  "
+            f"**mask unit** :{'blue' if info.mask_unit > 1 else 'gray'}-badge[{info.mask_unit}×{info.mask_unit}"
+            + (" (long-seq MAE's)" if info.mask_unit > 1 else " (one patch)") + "]  "
             + (f"**target** :orange-badge[{info.target}] from the {info.target_source or 'file'}"
                if info.target else "**target** none (encoder only)"))
 if info.probe:

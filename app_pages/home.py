@@ -1,9 +1,47 @@
-"""Home: the idea in three sentences, a live cost calculator, and links into every page."""
+"""Home: where to start, a picture of what the app does, the idea in three sentences, a live cost calculator, and
+links into every page."""
 import streamlit as st
 
+
+def start_here():
+    """Where a newcomer begins: the Lesson for the idea, Reconstruction for a model or a photo of their own."""
+    with st.container(border=True):
+        text, lesson, recon = st.columns([5, 2, 2], vertical_alignment="center")
+        text.markdown("**Start here.** New to the paper: the **Lesson** walks through it in 8 steps (made for a "
+                      "class). With a model or a photo of your own: **Reconstruction** masks it and shows what the "
+                      "model fills in.")
+        lesson.page_link("app_pages/lesson.py", label="Lesson", icon=":material/school:")
+        recon.page_link("app_pages/reconstruction.py", label="Reconstruction", icon=":material/image:")
+
+
+def picture(where):
+    """The Reconstruction page's default view, small: the four panels of a trained model on a held-out photo (built
+    once per server by the warm-up, so this costs no inference). Nothing when there is no embedded model."""
+    from ui import views
+
+    try:
+        got = views.default_reconstruction()
+    except MAEError:
+        return
+    if got is None:
+        return
+    ck, g, view = got
+    res = view.result
+    cols = where.columns(4, gap="small")
+    captions = {"original": "a photo it never saw", "masked": f"{res.effective_ratio:.0%} of the patches removed",
+                "reconstruction": "what the model fills in", "pasted": "its fill + the visible patches"}
+    for col, (name, pan) in zip(cols, view.panels.items()):
+        col.image(pan.shown, caption=captions[name], width="stretch", output_format="PNG")
+    where.caption(f"The trained **{ck.label}** ({g.patch_size}-px patches, L={res.lengths.L:,}, "
+                  f"{g.mask_unit}×{g.mask_unit} mask units) at {g.image_size} px; masked MSE {res.masked_mse:.4f}. "
+                  "Change any of it on the Reconstruction page.")
+
+
 # The intro is drawn before the heavy imports (torch, via masking and the checkpoint reader), so a visitor sees
-# text at once while a cold server process is still importing.
+# text at once while a cold server process is still importing; the picture's place is kept above it.
 st.title("Long-sequence MAE explorer")
+start_here()
+picture_slot = st.container()
 st.markdown(
     "A Vision Transformer cuts an $I \\times I$ image into $p \\times p$ patches, so its sequence has "
     "$L = (I/p)^2$ tokens; a Masked Autoencoder (MAE) removes a fraction $r$ of them and its encoder sees only "
@@ -24,6 +62,8 @@ from mae_core.masking import make_mask
 from ui import limits, pickers, resources, state
 from ui.render import guard, tiles
 from ui.state import Param
+
+picture(picture_slot)
 
 # The default embedded checkpoint sets the calculator's starting point (its native I, p and training m) and the
 # "embedded tiny" architecture; the shipped family's values are the fallback when it is not on disk.
@@ -48,8 +88,6 @@ ARCHS = {
     "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
 }
 
-state.show_notices()
-
 # ------------------------------------------------------------------ sidebar: calculator settings
 sb = st.sidebar
 sb.subheader("Calculator")
@@ -69,6 +107,7 @@ p = c2.selectbox("Patch size p", pickers.PATCH_CHOICES, key="p")
 m = sb.selectbox("Mask unit m", pickers.MASK_UNITS, key="m")
 r = sb.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="r")
 state.publish(params)
+state.show_notices()  # after the controls are seeded: a value from the link that could not be used is said now
 
 # ------------------------------------------------------------------ calculator
 st.header("Calculator", divider="gray")

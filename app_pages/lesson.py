@@ -1,130 +1,80 @@
-"""Lesson: the long-sequence MAE paper in eight steps, each a sentence or two, one live view of the embedded
-family, and a link that opens the full page in exactly that state. The default views come from precomputed data
-(scripts/lesson_data.py), so the first paint runs no model; other settings are computed live."""
+"""Lesson: the long-sequence MAE paper in steps, each a sentence or two, one live view of the embedded family, and
+a link that opens the full page in exactly that state. The default views come from precomputed data
+(scripts/lesson_data.py), so the first paint runs no model; other settings are computed live.
+
+The lesson is the list STEPS of (title, text, draw): adding a step is adding one entry. The title and text are
+painted before anything heavy is imported; draw(view) then builds the step's figures and its link.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
 import streamlit as st
 
 from ui import state
 from ui.state import Param
 
-STEPS = {
-    1: "Patches make the sequence",
-    2: "Encoder and decoder lengths, and their cost",
-    3: "How MAE picks what to hide",
-    4: "What a mask unit changes",
-    5: "Same holes, three trained models",
-    6: "What the studies found",
-    7: "Attention and the receptive field",
-    8: "Now try it",
-}
-TEXT = {
-    1: ("A ViT cuts an $I\\times I$ image into $p\\times p$ patches and each patch becomes one token, so "
-        "the sequence has $L=(I/p)^2$ tokens. At the same image size, halving $p$ makes the sequence four "
-        "times longer: this is the axis Hu et al. scale."),
-    2: ("MAE's encoder sees only the visible tokens, $L_e = L(1-r)$; its light decoder sees all "
-        "$L_d = L$. At $r = 0.75$ a four times longer sequence gives the encoder four times more tokens, "
-        "and attention cost grows with the square of the token count."),
-    3: ("MAE draws one random number per patch (`noise`), sorts the patches by it "
-        "(`ids_shuffle = argsort(noise)`), keeps the first `len_keep = L(1−r)` and drops the rest. A second "
-        "argsort, `ids_restore = argsort(ids_shuffle)`, records where each patch went, so the decoder can "
-        "put [kept tokens, mask tokens] back in image order (the double argsort asked about in "
-        "facebookresearch/mae #124 and #173)."),
-    4: ("Long-seq MAE draws the noise per $m\\times m$ cell instead of per patch, so the sort moves whole "
-        "cells. With $p=8$ and $m=2$ the holes are the same 16-px squares as with $p=16$ (for the same "
-        "seed, exactly the same ones) while the sequence is four times longer. Without a mask unit "
-        "(p8-m1) the holes shrink to 8 px and are easier to fill from their neighbours."),
-    5: ("The three trained models fill the same 16-px holes. p16-m1 and p8-m2 were trained on holes of "
-        "this size; p8-m1 only on 8-px holes. The number is the masked MSE on the removed pixels in "
-        "[0, 1] RGB units (lower is better)."),
-    6: ("Hu et al.'s own ablation tables were not available to us. Two later studies measured the mask "
-        "unit: Kong et al. (CVPR 2023), who ran Hu et al.'s code, and Pixio (2025). **Neither is "
-        "Hu et al.'s result**, and each comes with a caveat, printed on its chart."),
-    7: ("Mean attention distance (MAD) is how far, on average, a head looks. Uniform attention already "
-        "gives about 0.52 of the image width, so the dashed line is the level to beat. The gradient view "
-        "asks instead which pixels move one token: the radius that holds 50 % / 90 % of that mass."),
-    8: ("Your turn. Each button below opens a page in a given state; from there every control is yours, "
-        "and the address bar always holds the current view, so you can share it."),
-}
-st.title("Lesson: long sequences and mask units")
-st.caption("Hu, Debnath, Xie, Chen 2022, *Exploring Long-Sequence Masked Autoencoders* "
-           "([arXiv 2210.07224](https://arxiv.org/abs/2210.07224)), walked through on the small MAE family trained "
-           "for this app (I = 128 px). Each step links to the full page in the same state.")
 
-params = [Param("step", int, 1, lo=1, hi=len(STEPS)), Param("lseed", int, 2, lo=0, hi=2**31 - 1),
-          Param("limg", str, "flower", choices=("flower", "china")), Param("lp", int, 8, choices=(16, 8, 4)),
-          Param("lr", float, 0.75, lo=0.05, hi=0.95, step=0.05)]
-state.init(params)
+@dataclass(frozen=True)
+class View:
+    """What every step draws from: the precomputed data (None when missing) and the lesson's seed and image."""
+    data: dict | None
+    seed: int
+    image: str
 
 
-def _go(k):
-    state.set_value("step", k)
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str  # Markdown, painted before the heavy imports
+    draw: Callable[[View], None]
 
 
-sb = st.sidebar
-sb.subheader("Steps")
-step = sb.radio("Step", list(STEPS), key="step", format_func=lambda k: f"{k}. {STEPS[k]}",
-                label_visibility="collapsed")
-nav = st.columns([1, 1, 6])
-nav[0].button("Back", key="lesson_back", icon=":material/arrow_back:", on_click=_go, args=(max(1, step - 1),),
-              disabled=step == 1, width="stretch")
-nav[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", on_click=_go,
-              args=(min(len(STEPS), step + 1),), disabled=step == len(STEPS), width="stretch")
-st.header(f"{step}. {STEPS[step]}", divider="gray")
-st.markdown(TEXT[step])  # drawn before anything heavy is imported: the first paint needs no model
-
-# ---------------------------------------------------------------- heavy imports after the first paint of text
-import numpy as np  # noqa: E402
-
-from mae_core import ablations as ab  # noqa: E402
-from mae_core.geometry import estimate_flops, sequence_lengths  # noqa: E402
-from ui import lesson as L  # noqa: E402
-from ui import quotes, receptive, render  # noqa: E402
-
-D = L.data()
-seed, img_name, r = int(st.session_state["lseed"]), st.session_state["limg"], float(st.session_state["lr"])
-DEFAULT = seed == 2 and img_name == "flower"
-
-
+# The draw functions use the modules imported after the first paint (np, ab, lesson, quotes, receptive, render,
+# estimate_flops, sequence_lengths): they run only after that import.
 def link(page: str, values: dict, label: str, icon: str = ":material/open_in_new:"):
     st.page_link(page, label=label, icon=icon, query_params=state.link_params(values))
 
 
 def missing_data():
-    st.warning(f"The lesson's precomputed figures are missing ({L.DATA.name}); create them with `{L.COMMAND}`.",
-               icon=":material/warning:")
+    st.warning(f"The lesson's precomputed figures are missing ({lesson.DATA.name}); create them with "
+               f"`{lesson.COMMAND}`.", icon=":material/warning:")
 
 
-def checkpoint_note():
-    if D is None:
+def checkpoint_note(v: View):
+    if v.data is None:
         return
-    changed = L.stale(D, L.family())
+    changed = lesson.stale(v.data, lesson.family())
     if changed:
         st.caption(f":material/info: The figures below were precomputed from the shipped checkpoints; "
-                   f"{', '.join(changed)} now differ (retrained or another family): run `{L.COMMAND}` to refresh "
-                   "them. The linked pages use the checkpoints loaded now.")
+                   f"{', '.join(changed)} now differ (retrained or another family): run `{lesson.COMMAND}` to "
+                   "refresh them. The linked pages use the checkpoints loaded now.")
 
 
-published_state = list(params)
-if step == 1:
+def draw_patches(v: View):
+    img_name = v.image
     c1, c2 = st.columns([1, 2])
     p = c1.radio("Patch size p", (16, 8, 4), key="lp", horizontal=True,
                  format_func=lambda v: f"{v} px", help="The embedded family has p = 16, 8 and 4 at I = 128.")
     c1.metric("Sequence length L = (128/p)²", f"{(128 // p) ** 2:,}", help=f"{128 // p} × {128 // p} patches")
     c1.caption("Tokens per image for p = 16, 8, 4: 64, 256, 1,024.")
-    c2.image(L.patch_grid(L.demo_array(img_name), p), caption=f"{img_name}, I = 128, p = {p}: "
+    c2.image(lesson.patch_grid(lesson.demo_array(img_name), p), caption=f"{img_name}, I = 128, p = {p}: "
              f"{128 // p} × {128 // p} = {(128 // p) ** 2:,} patches", width=384)
     link("app_pages/home.py", {"arch": "embedded tiny", "I": 128, "p": p, "m": 1, "r": 0.75},
          f"Open the cost calculator at I = 128, p = {p}")
 
-elif step == 2:
+
+def draw_lengths(v: View):
     rr = st.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="lr")
-    a = L.architecture()
+    a = lesson.architecture()
     rows = []
     for name, p_ in (("p16-m1", 16), ("p8-m2", 8), ("p4-m4", 4)):
         lens = sequence_lengths(128, p_, mask_ratio=rr)
         fl = estimate_flops(128, p_, lens.Le, a["embed_dim"], a["depth"], a["decoder_embed_dim"], a["decoder_depth"])
         rows.append(dict(name=f"{name} (L={lens.L:,})", L=lens.L, Le=lens.Le, Ld=lens.Ld, enc=fl.encoder / 1e9,
                          dec=fl.decoder / 1e9))
-    st.plotly_chart(L.cost_figure(rows, f"Tokens and cost at r = {rr:.2f} · embedded architecture (encoder "
+    st.plotly_chart(lesson.cost_figure(rows, f"Tokens and cost at r = {rr:.2f} · embedded architecture (encoder "
                                         f"{a['embed_dim']} wide × {a['depth']} blocks, decoder "
                                         f"{a['decoder_embed_dim']} × {a['decoder_depth']})"), key="lesson_cost",
                     config=render.plotly_config(f"lesson_cost_r{rr:.2f}"))
@@ -135,48 +85,52 @@ elif step == 2:
     link("app_pages/home.py", {"arch": "embedded tiny", "I": 128, "p": 8, "m": 2, "r": rr},
          f"Open the cost calculator at I = 128, p = 8, m = 2, r = {rr:.2f}")
 
-elif step == 3:
+
+def draw_masking(v: View):
+    img_name = v.image
     s_ = st.number_input("Seed", 0, 2**31 - 1, step=1, key="lseed")
-    steps = L.steps_from(D, "p16-m1", 1) if int(s_) == 2 else None
+    steps = lesson.steps_from(v.data, "p16-m1", 1) if int(s_) == 2 else None
     if steps is None:
-        steps = L.live_steps((8, 8), 1, 0.75, int(s_))
+        steps = lesson.live_steps((8, 8), 1, 0.75, int(s_))
     c1, c2 = st.columns(2)
-    c1.plotly_chart(L.noise_figure(steps, (8, 8), f"1. noise, one number per patch (seed {int(s_)}); red: the "
+    c1.plotly_chart(lesson.noise_figure(steps, (8, 8), f"1. noise, one number per patch (seed {int(s_)}); red: the "
                                                    f"{int(steps['len_keep'])} smallest, kept"), key="lesson_noise",
                     config=render.plotly_config(f"lesson_noise_seed{int(s_)}"))
-    c2.plotly_chart(L.restore_figure(steps, (8, 8), "3. ids_restore = argsort(ids_shuffle): each patch's "
+    c2.plotly_chart(lesson.restore_figure(steps, (8, 8), "3. ids_restore = argsort(ids_shuffle): each patch's "
                                                     "position in the sorted sequence"), key="lesson_restore",
                     config=render.plotly_config(f"lesson_restore_seed{int(s_)}"))
-    st.plotly_chart(L.shuffle_figure(steps, "2. ids_shuffle = argsort(noise): the patch ids in order of their noise"),
+    st.plotly_chart(lesson.shuffle_figure(steps, "2. ids_shuffle = argsort(noise): the patch ids in order of their noise"),
                     key="lesson_shuffle", config=render.plotly_config(f"lesson_shuffle_seed{int(s_)}"))
-    base = D["recon/original"].astype(np.float32) / 255 if D is not None and img_name == "flower" \
-        else L.demo_array(img_name)
+    base = v.data["recon/original"].astype(np.float32) / 255 if v.data is not None and img_name == "flower" \
+        else lesson.demo_array(img_name)
     c1, c2 = st.columns([1, 2])
-    c1.image(L.masked(base, steps["mask"], 16, 1), caption=f"4. what the encoder sees: the "
+    c1.image(lesson.masked(base, steps["mask"], 16, 1), caption=f"4. what the encoder sees: the "
              f"{int(steps['len_keep'])} kept patches (p = 16, L = 64)", width="stretch")
     c2.markdown("Read it in order: a patch is kept when its noise is among the smallest (1); in the sorted "
                 "sequence (2) those come first (blue) and the cut falls after `len_keep`; the number in each cell of "
                 "(3) is the patch's position in that sequence, so a cell is kept exactly when its number is below "
                 f"{int(steps['len_keep'])}. `gather(tokens, ids_restore)` reads the shuffled sequence at those "
                 "positions, which puts every token back on its own patch.")
-    g16 = L.native("p16-m1", D)
+    g16 = lesson.native("p16-m1", v.data)
     link("app_pages/reconstruction.py", {"ckpt_src": "embedded", "ckpt": "p16-m1", "I": g16["I"], "p": g16["p"],
                                          "m": 1, "r": 0.75, "seed": int(s_), "keep": "blocks", "img": img_name,
                                          "mask_src": "random"},
          f"Open Reconstruction: p16-m1 with this mask (seed {int(s_)})")
 
-elif step == 4:
+
+def draw_mask_unit(v: View):
+    img_name = v.image
     s_ = st.number_input("Seed", 0, 2**31 - 1, step=1, key="lseed")
-    base = D["recon/original"].astype(np.float32) / 255 if D is not None and img_name == "flower" \
-        else L.demo_array(img_name)
+    base = v.data["recon/original"].astype(np.float32) / 255 if v.data is not None and img_name == "flower" \
+        else lesson.demo_array(img_name)
     cols = st.columns(3)
     for col, (name, p_, m_, what) in zip(cols, (("p16-m1", 16, 1, "16-px holes, L = 64"),
                                                 ("p8-m1", 8, 1, "8-px holes, L = 256"),
                                                 ("p8-m2", 8, 2, "16-px holes, L = 256"))):
-        steps = L.steps_from(D, name, m_) if int(s_) == 2 else None
+        steps = lesson.steps_from(v.data, name, m_) if int(s_) == 2 else None
         if steps is None:
-            steps = L.live_steps((128 // p_, 128 // p_), m_, 0.75, int(s_))
-        col.image(L.masked(base, steps["mask"], p_, m_), width="stretch",
+            steps = lesson.live_steps((128 // p_, 128 // p_), m_, 0.75, int(s_))
+        col.image(lesson.masked(base, steps["mask"], p_, m_), width="stretch",
                   caption=f"{name}: p = {p_}, m = {m_} · {what} · encoder sees {int(steps['len_keep'])} tokens")
     st.caption("Lines: mask-unit borders (bright) and patch borders (faint). Grey: removed. The first and last masks "
                "are identical pixel for pixel: the mask unit decouples what is hidden from the patch size.")
@@ -185,19 +139,20 @@ elif step == 4:
                                         "keep": "blocks", "img": img_name},
          "Open the grid: these three models × mask units 1 and 2")
 
-elif step == 5:
+
+def draw_three_models(v: View):
     c1, c2 = st.columns(2)
     img_name = c1.selectbox("Image (held out from training)", ("flower", "china"), key="limg")
     seed = int(c2.number_input("Seed", 0, 2**31 - 1, step=1, key="lseed"))
     names = ("p16-m1", "p8-m1", "p8-m2")
     shown = []
-    if D is not None and seed == 2 and img_name == "flower":
-        orig = L.image_of(D["recon/original"], 192)
-        masked16 = L.image_of(D["recon/p16-m1/masked"], 192)
+    if v.data is not None and seed == 2 and img_name == "flower":
+        orig = lesson.image_of(v.data["recon/original"], 192)
+        masked16 = lesson.image_of(v.data["recon/p16-m1/masked"], 192)
         for n in names:
-            mt = D[f"recon/{n}/metrics"]
-            shown.append((n, L.image_of(D[f"recon/{n}/pasted"], 192), float(mt[0]), int(mt[3]), int(mt[2])))
-        gauss = float(D["recon/p16-m1/metrics"][7])
+            mt = v.data[f"recon/{n}/metrics"]
+            shown.append((n, lesson.image_of(v.data[f"recon/{n}/pasted"], 192), float(mt[0]), int(mt[3]), int(mt[2])))
+        gauss = float(v.data["recon/p16-m1/metrics"][7])
     else:
         from ui import warmup
 
@@ -206,7 +161,7 @@ elif step == 5:
 
         with render.guard():
             im, h = resources.demo_image(img_name)
-            fam = L.family()
+            fam = lesson.family()
             res0 = None
             for n in names:
                 model, info, sha = resources.load(fam[n])
@@ -229,13 +184,14 @@ elif step == 5:
                    "each other. A classical normalised-Gaussian fill of the same holes "
                    f"scores {gauss:.4f}. At this tiny scale a longer sequence does not reconstruct better by itself; "
                    "the paper's claims are about transfer (detection, segmentation, classification), not pixel MSE.")
-        checkpoint_note()
+        checkpoint_note(v)
     link("app_pages/sequence_grid.py", {"gmode": "family", "grows": list(names), "gcols": "px", "gpx": [16],
                                         "gshow": "pasted", "r": 0.75, "seed": seed, "keep": "blocks",
                                         "img": img_name},
          "Open the grid: p16-m1, p8-m1, p8-m2 on these 16-px masks")
 
-elif step == 6:
+
+def draw_studies(v: View):
     rows = ab.load_all(skip_bad=True, problems=[])
     charts = ab.evidence_figures(rows, evidence="mask unit")
     if charts:
@@ -254,28 +210,30 @@ elif step == 6:
     link("app_pages/ablations.py", {"study": "mask unit", "table": "all", "metric": "all", "measured": False},
          "Open Ablation curves: every mask-unit chart, with sources")
 
-elif step == 7:
-    if D is None:
+
+def draw_attention(v: View):
+    img_name = v.image
+    if v.data is None:
         missing_data()
     else:
         c1, c2 = st.columns(2)
         mads = []
-        for n in [n_ for n_ in ("p16-m1", "p8-m2", "p4-m4") if f"mad/{n_}/mean" in D]:
-            meta = D["meta"]["checkpoints"][n]
+        for n in [n_ for n_ in ("p16-m1", "p8-m2", "p4-m4") if f"mad/{n_}/mean" in v.data]:
+            meta = v.data["meta"]["checkpoints"][n]
             g_ = meta["image_size"] // meta["patch_size"]
-            mads.append(receptive.MADSeries(n, tuple(range(meta["depth"])), D[f"mad/{n}/mean"], D[f"mad/{n}/std"],
-                                            float(D[f"mad/{n}/uniform"]), meta["image_size"], g_ * g_))
+            mads.append(receptive.MADSeries(n, tuple(range(meta["depth"])), v.data[f"mad/{n}/mean"], v.data[f"mad/{n}/std"],
+                                            float(v.data[f"mad/{n}/uniform"]), meta["image_size"], g_ * g_))
         c1.plotly_chart(receptive.mad_figure(mads, "ratio", title="MAD / uniform attention, 17 photos",
                                              height=380), key="lesson_mad",
                         config=render.plotly_config("lesson_mad_ratio_" + "_vs_".join(m_.label for m_ in mads)
                                                     + "_17_photos"))
         erfs = []
         for n in ("p16-m1", "p8-m2"):
-            meta = D["meta"]["checkpoints"][n]
+            meta = v.data["meta"]["checkpoints"][n]
             g_ = meta["image_size"] // meta["patch_size"]
-            erfs.append(receptive.ERFSeries(n, tuple(range(meta["depth"])), D[f"erf/{n}/radius"],
-                                            D[f"erf/{n}/radius_std"], D[f"erf/{n}/patch_radius"],
-                                            D[f"erf/{n}/image_radius"], meta["image_size"], g_ * g_))
+            erfs.append(receptive.ERFSeries(n, tuple(range(meta["depth"])), v.data[f"erf/{n}/radius"],
+                                            v.data[f"erf/{n}/radius_std"], v.data[f"erf/{n}/patch_radius"],
+                                            v.data[f"erf/{n}/image_radius"], meta["image_size"], g_ * g_))
         c2.plotly_chart(receptive.erf_figure(erfs, title="Effective receptive field of the centre token, 17 photos",
                                              height=380), key="lesson_erf",
                         config=render.plotly_config("lesson_erf_p16-m1_vs_p8-m2_17_photos"))
@@ -292,8 +250,8 @@ elif step == 7:
                    f"p16-m1 (spread evenly over its own 16-px patch it would be {e16.patch_radius[0]:.0f} px), and "
                    f"{e8.radius[0, 0]:.0f} px to {e8.radius[-1, 0]:.0f} px in p8-m2; the 90 % radius approaches the "
                    f"whole image ({e16.image_radius[1]:.0f} px) in both.")
-        checkpoint_note()
-    g8 = L.native("p8-m2", D)
+        checkpoint_note(v)
+    g8 = lesson.native("p8-m2", v.data)
     link("app_pages/attention.py", {"ckpt_src": "embedded", "ckpt": "p8-m2", "I": g8["I"], "p": g8["p"],
                                     "layer": g8["depth"] - 1, "head": "mean", "qr": g8["grid"] // 2,
                                     "qc": g8["grid"] // 2, "cmp": "checkpoint", "b_ckpt_src": "embedded",
@@ -301,7 +259,10 @@ elif step == 7:
                                     "img": img_name},
          "Open Attention & receptive field: p8-m2 beside p16-m1, over the 17 photos")
 
-elif step == 8:
+
+def draw_try_it(v: View):
+    img_name = v.image
+    seed = v.seed
     rows = ab.load_all(skip_bad=True, problems=[])
     _, measured = ab.split_measured(rows)
     charts = [c for c in ab.measured_figures(measured, checkpoints=None, baselines=["gaussian-fill"])
@@ -311,7 +272,7 @@ elif step == 8:
         st.caption("What our own family shows when only L changes (the same 16-px cells, mean ± std over 2 images × "
                    "3 seeds): " + charts[0].caption)
     c1, c2, c3 = st.columns(3)
-    g8, g16 = L.native("p8-m2", D), L.native("p16-m1", D)
+    g8, g16 = lesson.native("p8-m2", v.data), lesson.native("p16-m1", v.data)
     with c1:
         link("app_pages/reconstruction.py", {"ckpt_src": "embedded", "ckpt": "p8-m2", "I": g8["I"], "p": g8["p"],
                                              "m": 2,
@@ -328,5 +289,89 @@ elif step == 8:
                                              "r": 0.75, "seed": seed, "img": img_name, "mask_src": "custom"},
              "Paint your own mask on p8-m2", ":material/brush:")
 
-state.publish(published_state)
+
+STEPS = [
+    Step("Patches make the sequence",
+         ("A ViT cuts an $I\\times I$ image into $p\\times p$ patches and each patch becomes one token, so "
+          "the sequence has $L=(I/p)^2$ tokens. At the same image size, halving $p$ makes the sequence four "
+          "times longer: this is the axis Hu et al. scale."),
+         draw_patches),
+    Step("Encoder and decoder lengths, and their cost",
+         ("MAE's encoder sees only the visible tokens, $L_e = L(1-r)$; its light decoder sees all "
+          "$L_d = L$. At $r = 0.75$ a four times longer sequence gives the encoder four times more tokens, "
+          "and attention cost grows with the square of the token count."),
+         draw_lengths),
+    Step("How MAE picks what to hide",
+         ("MAE draws one random number per patch (`noise`), sorts the patches by it "
+          "(`ids_shuffle = argsort(noise)`), keeps the first `len_keep = L(1−r)` and drops the rest. A second "
+          "argsort, `ids_restore = argsort(ids_shuffle)`, records where each patch went, so the decoder can "
+          "put [kept tokens, mask tokens] back in image order (the double argsort asked about in "
+          "facebookresearch/mae #124 and #173)."),
+         draw_masking),
+    Step("What a mask unit changes",
+         ("Long-seq MAE draws the noise per $m\\times m$ cell instead of per patch, so the sort moves whole "
+          "cells. With $p=8$ and $m=2$ the holes are the same 16-px squares as with $p=16$ (for the same "
+          "seed, exactly the same ones) while the sequence is four times longer. Without a mask unit "
+          "(p8-m1) the holes shrink to 8 px and are easier to fill from their neighbours."),
+         draw_mask_unit),
+    Step("Same holes, three trained models",
+         ("The three trained models fill the same 16-px holes. p16-m1 and p8-m2 were trained on holes of "
+          "this size; p8-m1 only on 8-px holes. The number is the masked MSE on the removed pixels in "
+          "[0, 1] RGB units (lower is better)."),
+         draw_three_models),
+    Step("What the studies found",
+         ("Hu et al.'s own ablation tables were not available to us. Two later studies measured the mask "
+          "unit: Kong et al. (CVPR 2023), who ran Hu et al.'s code, and Pixio (2025). **Neither is "
+          "Hu et al.'s result**, and each comes with a caveat, printed on its chart."),
+         draw_studies),
+    Step("Attention and the receptive field",
+         ("Mean attention distance (MAD) is how far, on average, a head looks. Uniform attention already "
+          "gives about 0.52 of the image width, so the dashed line is the level to beat. The gradient view "
+          "asks instead which pixels move one token: the radius that holds 50 % / 90 % of that mass."),
+         draw_attention),
+    Step("Now try it",
+         ("Your turn. Each button below opens a page in a given state; from there every control is yours, "
+          "and the address bar always holds the current view, so you can share it."),
+         draw_try_it),
+]
+
+st.title("Lesson: long sequences and mask units")
+st.caption("Hu, Debnath, Xie, Chen 2022, *Exploring Long-Sequence Masked Autoencoders* "
+           "([arXiv 2210.07224](https://arxiv.org/abs/2210.07224)), walked through on the small MAE family trained "
+           "for this app (I = 128 px). Each step links to the full page in the same state.")
+
+params = [Param("step", int, 1, lo=1, hi=len(STEPS)), Param("lseed", int, 2, lo=0, hi=2**31 - 1),
+          Param("limg", str, "flower", choices=("flower", "china")), Param("lp", int, 8, choices=(16, 8, 4)),
+          Param("lr", float, 0.75, lo=0.05, hi=0.95, step=0.05)]
+state.init(params)
+
+
+def _go(k):
+    state.set_value("step", k)
+
+
+sb = st.sidebar
+sb.subheader("Steps")
+numbers = list(range(1, len(STEPS) + 1))
+step = sb.radio("Step", numbers, key="step", format_func=lambda k: f"{k}. {STEPS[k - 1].title}",
+                label_visibility="collapsed")
+nav = st.columns([1, 1, 6])
+nav[0].button("Back", key="lesson_back", icon=":material/arrow_back:", on_click=_go, args=(max(1, step - 1),),
+              disabled=step == 1, width="stretch")
+nav[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", on_click=_go,
+              args=(min(len(STEPS), step + 1),), disabled=step == len(STEPS), width="stretch")
+current = STEPS[step - 1]
+st.header(f"{step}. {current.title}", divider="gray")
+st.markdown(current.text)  # drawn before anything heavy is imported: the first paint needs no model
+
+# ---------------------------------------------------------------- heavy imports after the first paint of text
+import numpy as np  # noqa: E402
+
+from mae_core import ablations as ab  # noqa: E402
+from mae_core.geometry import estimate_flops, sequence_lengths  # noqa: E402
+from ui import lesson  # noqa: E402
+from ui import quotes, receptive, render  # noqa: E402
+
+current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"]))
+state.publish(params)
 state.show_notices()

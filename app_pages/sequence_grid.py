@@ -121,8 +121,7 @@ with progress.computing("Computing the grid...", spinner=False):
                 path, sha, label, I, p, m = spec
                 model = resources.load(path)[0]
                 cfg = model.cfg.replace(img_size=(I, I), patch_size=p)
-                L = cfg.num_patches
-                limits.check_budget(limits.estimate_for_config(cfg, L, int(L * (1 - r)), L), f"I={I}, p={p}")
+                limits.check_inference(cfg, float(r))
                 if not model.cfg.has_decoder:
                     raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
                 results[(row, col)] = resources.reconstruction(
@@ -170,7 +169,7 @@ for row in rows:
             continue
         if show == "error":
             shown = render.colorize(np.where(res.mask > 0, res.error_map, np.nan), res.original.shape[:2],
-                                    colorscale=render.ERROR_SCALE, vmin=err_range[0] if err_range else None,
+                                    vmin=err_range[0] if err_range else None,
                                     vmax=err_range[1] if err_range else None)
         elif show == "masked":
             shown = render.grid_overlay(res.masked, res.patch_size, res.mask_unit, target=192)

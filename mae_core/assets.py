@@ -1,16 +1,17 @@
 """What ships in assets/: the embedded checkpoint family and the held-out demo images."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from . import settings
+
 ROOT = Path(__file__).resolve().parent.parent / "assets"
-# MAE_CHECKPOINT_DIR points the embedded family elsewhere (tests, or a team's own trained family).
-CHECKPOINT_DIR = Path(os.environ.get("MAE_CHECKPOINT_DIR") or ROOT / "checkpoints")
+SHIPPED_DIR = ROOT / "checkpoints"  # the family this repository ships
 IMAGE_DIR = ROOT / "images"
 ABLATION_DIR = ROOT / "ablations"
 
-# name -> (path, one-line description). Same architecture and training budget; only the paper's variables differ.
+# The embedded family: name -> one-line description. Same architecture and training budget; only the paper's
+# variables differ. The default comes first wherever the family is listed.
 FAMILY = {
     "p8-m2": "I=128, p=8 (L=256), 2x2 mask units: the long-sequence recipe (16-px masking granularity)",
     "p8-m1": "I=128, p=8 (L=256), 1x1 mask units: long sequence with the mask tied to the patch",
@@ -18,9 +19,32 @@ FAMILY = {
     "p4-m4": "I=128, p=4 (L=1024), 4x4 mask units: the longest sequence, masked in the same 16-px cells as p16-m1 "
              "and p8-m2",
 }
-EMBEDDED = {name: CHECKPOINT_DIR / f"{name}.safetensors" for name in FAMILY}
 DEFAULT_NAME = "p8-m2"
-DEFAULT_CHECKPOINT = EMBEDDED[DEFAULT_NAME]
+
+
+def family_dir() -> Path:
+    """The embedded family's folder: MAE_CHECKPOINT_DIR (tests, or a team's own trained family), read at call time,
+    else the shipped one."""
+    d = settings.get("MAE_CHECKPOINT_DIR")
+    return Path(d) if d else SHIPPED_DIR
+
+
+def embedded(folder: Path | None = None) -> dict:
+    """name -> path of every member in ``folder`` (default: family_dir()), present or not, default first."""
+    d = Path(folder) if folder is not None else family_dir()
+    names = [DEFAULT_NAME] + [n for n in FAMILY if n != DEFAULT_NAME]
+    return {n: d / f"{n}.safetensors" for n in names}
+
+
+def family(folder: Path | None = None) -> dict:
+    """name -> path of the members present on disk, default first."""
+    return {n: p for n, p in embedded(folder).items() if p.is_file()}
+
+
+def default_checkpoint() -> Path:
+    """The default member's path in family_dir() (it may not exist yet)."""
+    return embedded()[DEFAULT_NAME]
+
 
 DEMO_IMAGES = {"china": IMAGE_DIR / "china.png", "flower": IMAGE_DIR / "flower.png"}
 DEFAULT_IMAGE = "flower"
@@ -33,11 +57,6 @@ TRAINING_IMAGES = (
     "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
     "motorcycle_right.png", "retina.jpg", "rocket.jpg",
 )
-
-
-def available_embedded() -> dict:
-    """The embedded checkpoints that are actually present on disk."""
-    return {k: p for k, p in EMBEDDED.items() if p.is_file()}
 
 
 def default_image() -> Path:

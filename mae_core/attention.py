@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .errors import ConfigError
 from .geometry import patch_centers, uniform_mad
 from .masking import Mask, full_mask, make_mask, mask_from_array
+from .precision import PRECISION_HELP, PRECISIONS, compute, resolve_precision
 
 HEAD_FUSIONS = ("mean", "max", "min")
 STACKS = ("encoder", "decoder")
@@ -76,6 +77,7 @@ class AttentionResult:
     head_fusion: str
     convention: str
     uniform_mad: float = float("nan")  # px: the MAD uniform attention over the same tokens would give (reference)
+    precision: str = "fp32"  # the linear layers' precision (mae_core.precision): fp32 | tf32 | bf16
 
     @property
     def num_heads(self) -> int:
@@ -95,7 +97,8 @@ class AttentionResult:
                       patch_size=np.int64(self.patch_size), img_size=np.asarray(self.img_size, dtype=np.int64),
                       ids_keep=self.ids_keep, stack=np.array(self.stack), convention=np.array(self.convention),
                       uniform_mad=np.float64(self.uniform_mad), uniform_mad_fraction=np.float64(
-                          self.uniform_mad / self.img_size[1]), mad_ratio=self.mad_ratio)
+                          self.uniform_mad / self.img_size[1]), mad_ratio=self.mad_ratio,
+                      precision=np.array(self.precision))
         if self.query_attention is not None:
             arrays.update(query_attention=self.query_attention, query_to_cls=self.query_to_cls,
                           query=np.asarray(self.query, dtype=np.int64))
@@ -125,6 +128,7 @@ class MADSummary:
     n_images: int
     convention: str
     uniform_mad: float = float("nan")
+    precision: str = "fp32"
 
     @property
     def mad_ratio(self) -> np.ndarray:
@@ -231,8 +235,9 @@ def _check_block(blk) -> None:
 
 
 def _qk(attn, h: torch.Tensor, with_v: bool):
-    """(q * scale, k^T[, v]) per head in float32 from a block's normed input h (1, T, C): the module's own qkv,
-    q_norm, k_norm, scale (timm's eager path). Without ``with_v`` only the q and k rows of qkv are computed."""
+    """(q * scale, k^T[, v]) per head from a block's normed input h (1, T, C): the module's own qkv, q_norm,
+    k_norm, scale (timm's eager path); q and k in float32, v in the compute precision (qkv's output dtype).
+    Without ``with_v`` only the q and k rows of qkv are computed."""
     H, hd = attn.num_heads, attn.head_dim
     T = h.shape[1]
     n = 3 if with_v else 2
@@ -240,7 +245,7 @@ def _qk(attn, h: torch.Tensor, with_v: bool):
     qkv = F.linear(h, w, b).reshape(1, T, n, H, hd).permute(2, 0, 3, 1, 4)  # (n, 1, H, T, hd)
     q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
     out = (q[0].float() * float(attn.scale), k[0].float().transpose(-2, -1))
-    return out + (qkv[2][0].float(),) if with_v else out
+    return out + (qkv[2][0],) if with_v else out
 
 
 class _Reducer:
@@ -290,16 +295,17 @@ class _Reducer:
 
 
 def _softmax_chunks(q: torch.Tensor, kt: torch.Tensor, chunk: int, v: torch.Tensor | None, reducer):
-    """softmax(q k^T) chunk query rows at a time, in float32 (also under autocast), each block handed to
-    ``reducer`` and dropped; with v returns softmax(q k^T) v (H, T, hd) float32."""
+    """softmax(q k^T) chunk query rows at a time, scores and softmax in float32 (also under autocast), each block
+    handed to ``reducer`` and dropped; with v returns softmax(q k^T) v (H, T, hd) in v's dtype (the compute
+    precision: float32, or bfloat16 under bf16, as the fused forward would)."""
     H, T = q.shape[0], q.shape[1]
-    out = torch.empty(H, T, v.shape[-1], dtype=torch.float32, device=q.device) if v is not None else None
+    out = torch.empty(H, T, v.shape[-1], dtype=v.dtype, device=q.device) if v is not None else None
     for s in range(0, T, chunk):
         e = min(T, s + chunk)
         with torch.autocast(q.device.type, enabled=False):
             a = torch.softmax(q[:, s:e] @ kt, dim=-1)  # (H, c, T)
             if v is not None:
-                out[:, s:e] = a @ v
+                out[:, s:e] = a.to(v.dtype) @ v
         reducer(s, e, a)
         del a
     return out
@@ -329,6 +335,52 @@ def analysis_memory_bytes(T: int, dim: int, heads: int, depth: int, chunk: int =
     fused = 4.0 * depth * T * T
     keep = fused if fused <= ROLLOUT_STORE_BYTES else 4.0 * depth * T * dim
     return keep + 4.0 * (heads * min(chunk, T) * T + T * dim + 2 * depth * heads * T)
+
+
+# ---------------------------------------------------------------------------------------------- chunk policy
+CPU_CHUNK = 256  # query rows per softmax block on a CPU: small blocks stay in cache and keep the peak low
+FREE_FRACTION = 0.5  # share of the device's free memory one analysis may use for its blocks and rollout matrices
+
+
+def _row_bytes(T: int, heads: int) -> int:
+    """float32 bytes one query row costs while its block is live: scores and softmax (2 H T), the distance-weighted
+    product for the MAD (H T), its distance row and the head-fused rollout row (2 T)."""
+    return 4 * T * (3 * heads + 2)
+
+
+def _available(device: torch.device, budget_bytes: float | None, free_bytes: float | None) -> float | None:
+    """Bytes an analysis may use on ``device``: the budget, capped on CUDA by FREE_FRACTION of the free memory
+    (torch.cuda.mem_get_info, or ``free_bytes`` when given); None = no limit known (CPU without a budget)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(dev)[0]
+    caps = [float(b) for b in (budget_bytes, None if free_bytes is None else FREE_FRACTION * free_bytes)
+            if b is not None]
+    return min(caps) if caps else None
+
+
+def query_chunk(T: int, heads: int, device="cpu", *, budget_bytes: float | None = None,
+                free_bytes: float | None = None) -> int:
+    """Query rows per softmax block, sized by memory: as many rows as the available bytes hold (a whole layer,
+    T rows, whenever it fits), at least 1. On a CPU never more than CPU_CHUNK (its peak memory and cache use
+    stay as they are); on CUDA the available bytes are FREE_FRACTION of the free device memory, capped by
+    ``budget_bytes``."""
+    dev = torch.device(device)
+    avail = _available(dev, budget_bytes, free_bytes)
+    rows = T if avail is None else int(avail // _row_bytes(T, heads))
+    if dev.type != "cuda":
+        rows = min(rows, CPU_CHUNK)
+    return max(1, min(T, rows))
+
+
+def rollout_store_bytes(device="cpu", budget_bytes: float | None = None, free_bytes: float | None = None) -> float:
+    """Up to how many bytes the head-fused rollout matrices are kept (beyond it each block's scores are recomputed
+    for the chain): ROLLOUT_STORE_BYTES on a CPU, half the available bytes on CUDA (never less than the CPU's)."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return float(ROLLOUT_STORE_BYTES if budget_bytes is None else min(ROLLOUT_STORE_BYTES, budget_bytes))
+    avail = _available(dev, budget_bytes, free_bytes)
+    return max(float(ROLLOUT_STORE_BYTES), 0.5 * avail) if avail is not None else float(ROLLOUT_STORE_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -410,7 +462,7 @@ def _query_rc(query, grid) -> tuple[int, int]:
 
 
 def _autocast(device: torch.device, amp):
-    from .reconstruct import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
+    from .precision import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
 
     return autocast(device, amp)
 
@@ -435,27 +487,107 @@ def _tokens_convention(stack, grid) -> str:
     return f"Decoder tokens: CLS + every cell of the {grid[0]}x{grid[1]} decoder grid (mask tokens included)."
 
 
-def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img_size, grid, p) -> str:
+def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img_size, grid, p,
+                precision: str = "fp32") -> str:
     return (f"{_tokens_convention(stack, grid)} Attention = softmax(q k^T * scale) recomputed in float32 from each "
             f"block's input (pre-dropout, per head). Maps are rows of it without the CLS column, not "
             f"renormalised: map summed + *_to_cls = 1. Rollout (Abnar & Zuidema): heads fused by {head_fusion}, "
             f"A' = 0.5 A + 0.5 I, rows renormalised (keepdim), chained over {stack} blocks "
             f"{layers_rolled[0]}..{layers_rolled[-1]}; shown: the CLS row without its CLS entry (rollout_cls). "
-            + _mad_convention(renormalise, include_cls, img_size, p))
+            + _mad_convention(renormalise, include_cls, img_size, p) + _precision_convention(precision))
+
+
+def _precision_convention(precision: str) -> str:
+    return (f" Linear layers in {precision}; scores, softmax and every statistic in float32." if precision != "fp32"
+            else " Everything in float32.")
+
+
+def _layer_loop(blocks, h, *, sel, needed, want_maps, want_rollout, keep_fused, query_tok, coords, head_fusion,
+                renormalise, include_cls, chunk):
+    """Blocks 0..last analysed of one stack, from its first block's input h (1, T, C). Everything stays on the
+    device: no .item(), .cpu(), .tolist() or boolean-mask indexing in here (results go to the host once, after).
+
+    Returns (per: block -> its reduced rows, r: the rollout's CLS row (T,) or None)."""
+    T, device, last = h.shape[1], h.device, sel[-1]
+    per, fused, normed = {}, {}, {}
+    for i in range(last + 1):  # one pass; blocks past the last analysed one are never run
+        if i not in needed:
+            h = blocks[i](h)  # the module's own (fused SDPA) forward
+            continue
+        red = _Reducer(T, blocks[i].attn.num_heads, device, maps=want_maps and i in sel, query_tok=query_tok,
+                       coords=coords, head_fusion=head_fusion, renormalise=renormalise, include_cls=include_cls,
+                       keep_fused=keep_fused)
+        h, normed_i = _analysed_block(blocks[i], h, red, chunk, finish=i < last)
+        if red.maps:
+            per[i] = red.result()
+        if keep_fused:
+            fused[i] = red.fused
+        elif want_rollout:
+            normed[i] = normed_i  # the rollout's scores are recomputed from it below
+    r = None
+    if want_rollout:  # the CLS row of A'_n ... A'_1 is e0 A'_n ... A'_1: a vector-matrix chain, last block first
+        r = torch.zeros(T, dtype=torch.float32, device=device)
+        r[0] = 1.0
+        for i in reversed(needed):
+            if keep_fused:
+                r = r @ fused.pop(i)
+                continue
+            attn = blocks[i].attn
+            red = _Reducer(T, attn.num_heads, device, maps=False, query_tok=None, coords=coords,
+                           head_fusion=head_fusion, renormalise=renormalise, include_cls=include_cls, r=r)
+            q, kt = _qk(attn, normed.pop(i), with_v=False)
+            _softmax_chunks(q, kt, chunk, None, red)
+            r = red.r_new
+    return per, r
+
+
+@dataclass(frozen=True, eq=False)
+class _Pass:
+    """What one analysis pass (_run) leaves, still as tensors on the model's device.
+
+    per: block index -> dict(cls_row (H, T), q_row (H, T) or None, mad (H,)) for the selected blocks;
+    r: (T,) CLS row of the rollout, or None; needed: the blocks run explicitly (the rollout's chain);
+    ids: (K,) raster id of patch token 1+i on ``grid``; removed: the mask on ``grid`` (None = full image)."""
+
+    cfg: object
+    stack: str
+    sel: list
+    needed: list
+    grid: tuple
+    cell: int
+    ids: torch.Tensor
+    removed: np.ndarray | None
+    qrc: tuple | None
+    T: int
+    per: dict
+    r: torch.Tensor | None
+    rollout_kept: bool
+    precision: str  # the resolved precision: fp32 | tf32 | bf16 (or the legacy amp's fp16)
+    chunk: int  # query rows per softmax block
 
 
 def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, include_cls_in_mad, chunk, amp,
-         want_maps: bool = True, want_rollout: bool = True, fit: str = "stretch"):
+         want_maps: bool = True, want_rollout: bool = True, fit: str = "stretch", precision: str | None = None,
+         budget_bytes: float | None = None):
     cfg = model.cfg
     if head_fusion not in HEAD_FUSIONS:
         raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
-    chunk = int(chunk)
-    if chunk < 1:
-        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    if chunk is not None:
+        chunk = int(chunk)
+        if chunk < 1:
+            raise ConfigError(f"chunk must be >= 1, got {chunk}")
     stack, sel = _parse_layers(layers, cfg)
     x = _as_image_tensor(model, image, fit)
     mask = _as_mask(mask, cfg.grid)
     device = x.device
+    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
+        precision = str(amp)  # the older amp argument: bf16 | fp16 autocast on CUDA only, as it always was
+        ctx = _autocast(device, amp)
+        if device.type != "cuda":
+            precision = "fp32"
+    else:
+        precision = resolve_precision(precision, device)
+        ctx = compute(device, precision)
     qrc = _query_rc(query, cfg.grid) if query is not None else None
 
     # token -> grid geometry of the analysed stack
@@ -491,45 +623,22 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
         _check_block(blocks[i])
     coords = torch.from_numpy(patch_centers(grid, cell)).float().to(device)[ids.to(device)]  # (K, 2) sequence order
     ids_keep, ids_restore = mask.batch(1, device)
-    per, fused, normed = {}, {}, {}
-    with torch.no_grad(), _autocast(device, amp):
+    with torch.no_grad(), ctx:
         if stack == "encoder":
             h = model.encoder_tokens(x, ids_keep)
         else:
             h = model.decoder_tokens(model.forward_encoder(x, ids_keep), ids_restore)
         T = h.shape[1]
-        keep_fused = want_rollout and 4 * len(needed) * T * T <= ROLLOUT_STORE_BYTES
-        for i in range(last + 1):  # one pass; blocks past the last analysed one are never run
-            if i not in needed:
-                h = blocks[i](h)  # the module's own (fused SDPA) forward
-                continue
-            red = _Reducer(T, blocks[i].attn.num_heads, device, maps=want_maps and i in sel, query_tok=query_tok,
-                           coords=coords, head_fusion=head_fusion, renormalise=renormalise_mad,
-                           include_cls=include_cls_in_mad, keep_fused=keep_fused)
-            h, normed_i = _analysed_block(blocks[i], h, red, chunk, finish=i < last)
-            if red.maps:
-                per[i] = red.result()
-            if keep_fused:
-                fused[i] = red.fused
-            elif want_rollout:
-                normed[i] = normed_i  # the rollout's scores are recomputed from it below
-        r = None
-        if want_rollout:  # the CLS row of A'_n ... A'_1 is e0 A'_n ... A'_1: a vector-matrix chain, last block first
-            r = torch.zeros(T, dtype=torch.float32, device=device)
-            r[0] = 1.0
-            for i in reversed(needed):
-                if keep_fused:
-                    r = r @ fused.pop(i)
-                    continue
-                attn = blocks[i].attn
-                red = _Reducer(T, attn.num_heads, device, maps=False, query_tok=None, coords=coords,
-                               head_fusion=head_fusion, renormalise=renormalise_mad,
-                               include_cls=include_cls_in_mad, r=r)
-                q, kt = _qk(attn, normed.pop(i), with_v=False)
-                _softmax_chunks(q, kt, chunk, None, red)
-                r = red.r_new
-    return dict(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
-                qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused)
+        heads = max(blocks[i].attn.num_heads for i in needed)
+        if chunk is None:
+            chunk = query_chunk(T, heads, device, budget_bytes=budget_bytes)
+        store = rollout_store_bytes(device, budget_bytes)
+        keep_fused = want_rollout and 4 * len(needed) * T * T <= store
+        per, r = _layer_loop(blocks, h, sel=sel, needed=needed, want_maps=want_maps, want_rollout=want_rollout,
+                             keep_fused=keep_fused, query_tok=query_tok, coords=coords, head_fusion=head_fusion,
+                             renormalise=renormalise_mad, include_cls=include_cls_in_mad, chunk=chunk)
+    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
+                 qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused, precision=precision, chunk=chunk)
 
 
 def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
@@ -541,18 +650,19 @@ def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
     return out.reshape(v.shape[:-1] + (gh, gw))
 
 
-def _uniform_reference(out: dict, renormalise: bool, include_cls: bool) -> float:
+def _uniform_reference(out: _Pass, renormalise: bool, include_cls: bool) -> float:
     """uniform_mad for the tokens one _run attended over (the visible subset under a mask), in its convention."""
-    gh, gw = out["grid"]
-    ids = out["ids"].cpu().numpy()
+    gh, gw = out.grid
+    ids = out.ids.cpu().numpy()
     positions = None if len(ids) == gh * gw else ids
-    share = 0.0 if renormalise and not include_cls else 1.0 / out["T"]
-    return uniform_mad(out["grid"], out["cell"], positions, cls_share=share)
+    share = 0.0 if renormalise and not include_cls else 1.0 / out.T
+    return uniform_mad(out.grid, out.cell, positions, cls_share=share)
 
 
 def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusion: str = "mean",
-            renormalise_mad: bool = True, include_cls_in_mad: bool = False, chunk: int = 256,
-            amp=None, fit: str = "stretch") -> AttentionResult:
+            renormalise_mad: bool = True, include_cls_in_mad: bool = False, chunk: int | None = None,
+            amp=None, fit: str = "stretch", precision: str | None = None,
+            budget_mb: float | None = None) -> AttentionResult:
     """Attention maps, rollout and mean attention distance of one image; the model is not mutated.
 
     model: MaskedAutoencoderViT (any device); its fused SDPA forward is used as is.
@@ -567,17 +677,21 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
     layers: 'encoder' | 'decoder' | 'encoder:0,-1' | 'decoder:2' | int | [ints] (encoder block indices).
             The rollout runs over blocks 0..max(selected) of that stack.
     head_fusion: 'mean' | 'max' | 'min' (rollout only).
-    chunk: query rows per softmax; peak extra memory ~ num_heads x chunk x T float32.
-    amp: None | 'bf16' | 'fp16' autocast on CUDA (scores and softmax stay float32).
+    chunk: query rows per softmax; peak extra memory ~ num_heads x chunk x T float32. None (default): sized by
+           memory (query_chunk: CPU_CHUNK on a CPU; on CUDA a whole layer whenever it fits the free memory and
+           ``budget_mb``).
+    precision: 'auto' | 'fp32' | 'tf32' | 'bf16' (mae_core.precision; None = auto: tf32 on CUDA, fp32 on CPU).
+           The linear layers run in it; scores, softmax and every statistic stay float32. Recorded in the result.
+    amp: the older switch, None | 'bf16' | 'fp16' autocast on CUDA only (used when precision is None).
     Returns AttentionResult (see its docstring for shapes)."""
     out = _run(model, image, mask=mask, query=query, layers=layers, head_fusion=head_fusion,
                renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp,
-               fit=fit)
-    cfg, sel, ids, grid, per = out["cfg"], out["sel"], out["ids"], out["grid"], out["per"]
+               fit=fit, precision=precision, budget_bytes=None if budget_mb is None else budget_mb * 2**20)
+    cfg, sel, ids, grid, per = out.cfg, out.sel, out.ids, out.grid, out.per
     cls_rows = torch.stack([per[i]["cls_row"] for i in sel])  # (n, H, T)
-    q_rows = torch.stack([per[i]["q_row"] for i in sel]) if out["qrc"] is not None else None
+    q_rows = torch.stack([per[i]["q_row"] for i in sel]) if out.qrc is not None else None
     mad = torch.stack([per[i]["mad"] for i in sel]).cpu().numpy().astype(np.float32)  # (n, H)
-    r = out["r"]
+    r = out.r
     img_w = cfg.img_size[1]
     return AttentionResult(
         cls_attention=_to_grid(cls_rows[..., 1:], ids, grid),
@@ -588,18 +702,18 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
         rollout_cls=float(r[0]),
         mean_attention_distance=mad,
         mad_fraction=mad / img_w,
-        mad_patches=mad / out["cell"],
-        layers=tuple(sel), stack=out["stack"], grid=tuple(grid), patch_size=int(out["cell"]),
-        img_size=tuple(cfg.img_size), n_tokens=int(out["T"]), ids_keep=ids.cpu().numpy(), mask=out["removed"],
-        query=out["qrc"], head_fusion=head_fusion,
-        convention=_convention(out["stack"], head_fusion, out["needed"], renormalise_mad, include_cls_in_mad,
-                               cfg.img_size, grid, out["cell"]),
-        uniform_mad=_uniform_reference(out, renormalise_mad, include_cls_in_mad))
+        mad_patches=mad / out.cell,
+        layers=tuple(sel), stack=out.stack, grid=tuple(grid), patch_size=int(out.cell),
+        img_size=tuple(cfg.img_size), n_tokens=int(out.T), ids_keep=ids.cpu().numpy(), mask=out.removed,
+        query=out.qrc, head_fusion=head_fusion,
+        convention=_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
+                               cfg.img_size, grid, out.cell, out.precision),
+        uniform_mad=_uniform_reference(out, renormalise_mad, include_cls_in_mad), precision=out.precision)
 
 
 def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_mad: bool = True,
-                    include_cls_in_mad: bool = False, chunk: int = 256, amp=None,
-                    progress: bool = False, fit: str = "stretch") -> MADSummary:
+                    include_cls_in_mad: bool = False, chunk: int | None = None, amp=None,
+                    progress: bool = False, fit: str = "stretch", precision: str | None = None) -> MADSummary:
     """Mean attention distance averaged over images (ViT Fig. 7 / Fig. 11: one dot per head per layer).
 
     images: an iterable of what `analyze` accepts (a (N, 3, H, W) tensor is split into N images).
@@ -615,21 +729,22 @@ def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_m
     for img in images:
         res = _run(model, img, mask=mask, query=None, layers=layers, head_fusion="mean",
                    renormalise_mad=renormalise_mad, include_cls_in_mad=include_cls_in_mad, chunk=chunk, amp=amp,
-                   want_rollout=False, fit=fit)
-        vals.append(torch.stack([res["per"][i]["mad"] for i in res["sel"]]).cpu().numpy())
+                   want_rollout=False, fit=fit, precision=precision)
+        vals.append(torch.stack([res.per[i]["mad"] for i in res.sel]).cpu().numpy())
     if not vals:
         raise ConfigError("mad_over_images needs at least one image")
     per_image = np.stack(vals).astype(np.float32)  # (N, n, H)
     mad = per_image.mean(0)
-    cfg = res["cfg"]
+    cfg = res.cfg
     return MADSummary(mean_attention_distance=mad, std=per_image.std(0), per_image=per_image,
-                      mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res["cell"], layers=tuple(res["sel"]),
-                      stack=res["stack"], patch_size=int(res["cell"]), img_size=tuple(cfg.img_size),
+                      mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res.cell, layers=tuple(res.sel),
+                      stack=res.stack, patch_size=int(res.cell), img_size=tuple(cfg.img_size),
                       n_images=len(vals),
-                      convention=f"{_tokens_convention(res['stack'], res['grid'])} "
-                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res['cell'])}"
+                      convention=f"{_tokens_convention(res.stack, res.grid)} "
+                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res.cell)}"
                                  f" Averaged over {len(vals)} images.",
-                      uniform_mad=_uniform_reference(res, renormalise_mad, include_cls_in_mad))
+                      uniform_mad=_uniform_reference(res, renormalise_mad, include_cls_in_mad),
+                      precision=res.precision)
 
 
 # ---------------------------------------------------------------------------------------------- command line
@@ -666,22 +781,33 @@ def cli(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-renormalise-mad", action="store_true",
                     help="Kornblith/keras convention: drop the CLS column without renormalising rows")
-    ap.add_argument("--chunk", type=int, default=256, help="query rows per softmax (memory ~ heads x chunk x T)")
+    ap.add_argument("--chunk", type=int, help="query rows per softmax (memory ~ heads x chunk x T; default: sized "
+                                              "by memory, 256 on a CPU, a whole layer on a GPU when it fits)")
+    ap.add_argument("--memory-budget-mb", type=float, help="cap on the analysis' working memory (default: half the "
+                                                           "free GPU memory; on a CPU 256-row blocks)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                    help="older switch, CUDA only: autocast dtype (--precision bf16 is the same as bf16)")
     ap.add_argument("--mad-over-set", action="store_true",
                     help="also average MAD over the bundled photos (mae_core.assets.image_set; ViT Fig. 7 style): "
                          "adds mad_set_mean, mad_set_std (layers x heads, px) and mad_set_images to the .npz")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
     query = _parse_query(a.query)
-    from .assets import DEFAULT_CHECKPOINT, default_image
+    if a.chunk is not None and a.chunk < 1:
+        raise ConfigError(f"--chunk must be >= 1, got {a.chunk}")
+    if a.memory_budget_mb is not None and a.memory_budget_mb <= 0:
+        raise ConfigError(f"--memory-budget-mb must be > 0, got {a.memory_budget_mb}")
+    precision = None if a.amp != "none" and a.precision == "auto" else a.precision
+    from .assets import default_checkpoint, default_image
     from .checkpoints import load_checkpoint
     from .images import load_image
-    from .reconstruct import prepare, resolve_device
+    from .precision import resolve_device
+    from .reconstruct import prepare
 
     device = resolve_device(a.device)
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device)
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=device)
     size = (a.image_size, a.image_size) if a.image_size else None
     model, notes = prepare(model, size, a.patch_size)
     image = load_image(a.image or default_image())
@@ -690,7 +816,7 @@ def cli(argv=None) -> int:
         mask = make_mask(model.cfg.grid, a.mask_unit, a.mask_ratio, a.seed)
     res = analyze(model, image, mask=mask, query=query, layers=a.layers, head_fusion=a.head_fusion,
                   renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk, amp=None if a.amp == "none" else a.amp,
-                  fit=a.fit)
+                  fit=a.fit, precision=precision, budget_mb=a.memory_budget_mb)
     extra = {}
     if a.mad_over_set:
         from .assets import image_set
@@ -698,7 +824,8 @@ def cli(argv=None) -> int:
         images = image_set()
         summary = mad_over_images(model, [load_image(p) for p in images.values()], mask=mask, layers=a.layers,
                                   renormalise_mad=not a.no_renormalise_mad, chunk=a.chunk,
-                                  amp=None if a.amp == "none" else a.amp, progress=True, fit=a.fit)
+                                  amp=None if a.amp == "none" else a.amp, progress=True, fit=a.fit,
+                                  precision=precision)
         extra = dict(mad_set_mean=summary.mean_attention_distance, mad_set_std=summary.std,
                      mad_set_ratio=summary.mad_ratio, mad_set_images=np.array(list(images)))
         print(f"mean attention distance over {len(images)} images per layer (px, head mean): "
@@ -709,7 +836,7 @@ def cli(argv=None) -> int:
     print(f"{getattr(info, 'arch_name', '') or model.cfg.name or 'model'}: {res.stack} "
           f"I={res.img_size[0]}x{res.img_size[1]} fit={a.fit} grid={gh}x{gw} T={res.n_tokens} "
           f"layers={len(res.layers)} "
-          f"heads={res.num_heads} -> {a.out}")
+          f"heads={res.num_heads} precision={res.precision} -> {a.out}")
     print("mean attention distance per layer (px, head mean): " + " ".join(f"{v:.1f}" for v in mad))
     print(f"uniform-attention reference: {res.uniform_mad:.2f} px ({res.uniform_mad / res.img_size[1]:.3f} of the "
           f"width); MAD / reference per layer: " + " ".join(f"{v:.2f}" for v in res.mad_ratio.mean(1)))

@@ -440,7 +440,7 @@ def cli(argv=None) -> int:
         return _worker(a.worker)
     if a.repeats < 1:
         raise ConfigError("--repeats must be >= 1")
-    from .reconstruct import resolve_device
+    from .precision import resolve_device
 
     device = resolve_device(a.device).type
     rows = QUICK_ROWS if a.quick else ROWS

@@ -15,19 +15,16 @@ field; the other entries still load.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
-import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import settings
 from .errors import MAEError
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "catalogue.json"
-ENV_FILES = "MAE_CATALOGUE"
 DEFAULT_ID = "mae-vit-large-visualize"
 
 CLASSES = ("encoder-only", "pixel-target", "norm-pix-target", "long-seq")
@@ -325,7 +322,7 @@ def _read_file(path: Path, cat: Catalogue, origin: str | None = None) -> None:
 
 def extra_files() -> list[Path]:
     """The user catalogue files named by MAE_CATALOGUE (os.pathsep-separated), read at call time."""
-    return [Path(p).expanduser() for p in os.environ.get(ENV_FILES, "").split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser() for p in settings.get("MAE_CATALOGUE")]
 
 
 def load_catalogue(files=None, include_env: bool = True, shipped: Path | None = SHIPPED) -> Catalogue:
@@ -337,52 +334,3 @@ def load_catalogue(files=None, include_env: bool = True, shipped: Path | None = 
     for p in (extra_files() if include_env else []) + [Path(f) for f in (files or [])]:
         _read_file(p, cat)
     return cat
-
-
-# ------------------------------------------------------------------ CLI
-def _size(n: int | None) -> str:
-    if not n:
-        return "size not published"
-    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
-
-
-def cli(argv=None) -> int:
-    from . import fetch
-
-    ap = argparse.ArgumentParser(prog="python -m mae_core catalogue",
-                                 description="List the published MAE checkpoints: what each shows, where it is, and "
-                                             "whether it is downloaded.")
-    ap.add_argument("--json", action="store_true", help="print JSON (every field, plus the local path if cached)")
-    ap.add_argument("--catalogue", action="append", default=[], metavar="FILE",
-                    help="an extra catalogue file (JSON; repeatable; MAE_CATALOGUE also adds files)")
-    ap.add_argument("--cache-dir", action="append", default=[], metavar="DIR",
-                    help="also look for downloads here (default: MAE_CACHE_DIR or ~/.cache/mae_explorer, and the "
-                         "MAE_MODEL_LIBRARY folders)")
-    a = ap.parse_args(argv)
-    cat = load_catalogue(a.catalogue)
-    for p in cat.problems:
-        print(f"warning: {p}", file=sys.stderr)
-    dirs = [Path(d) for d in a.cache_dir] + fetch.search_dirs()
-    rows = []
-    for e in cat:
-        hit = fetch.cached(e, dirs)
-        rows.append((e, hit))
-    if a.json:
-        out = [e.to_dict() | {"architecture_name": e.architecture, "cached": str(hit) if hit else None,
-                              "origin": e.origin} for e, hit in rows]
-        json.dump(out, sys.stdout, indent=2)
-        print()
-        return 0
-    for e, hit in rows:
-        size = _size(e.size_bytes or (fetch.local_size(hit) if hit else None))
-        lines = [f"{e.id}  [{e.kind}]  {e.architecture}, I={e.image_size}, mask unit {e.mask_unit}",
-                 f"    {e.title}; {size}; {e.training_data or 'training data not published'}"
-                 + (f", {e.epochs} epochs" if e.epochs else "") + f"; licence {e.licence or 'not stated'}",
-                 f"    shows: {e.shows}",
-                 *([f"    not verified: {'; '.join(e.unverified)}"] if e.unverified else []),
-                 f"    {'downloaded: ' + str(hit) if hit else 'not downloaded: ' + e.location}"]
-        if e.origin != "shipped":
-            lines.append(f"    from {e.origin}")
-        print("\n".join(lines))
-    print(f"\n{len(rows)} entries; `python -m mae_core fetch ID` downloads and verifies one.")
-    return 0

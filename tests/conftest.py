@@ -76,5 +76,23 @@ def randomise(module, seed: int):
 
 def shipped_family() -> dict:
     """The real embedded checkpoints under assets/checkpoints/ that exist now (trained by our own command)."""
-    d = ROOT / "assets" / "checkpoints"
-    return {n: d / f"{n}.safetensors" for n in TINY_FAMILY if (d / f"{n}.safetensors").is_file()}
+    from mae_core import assets
+
+    return {n: p for n, p in assets.family(assets.SHIPPED_DIR).items() if n in TINY_FAMILY}
+
+
+# ------------------------------------------------------------------ markers (registered in pyproject.toml)
+# Applied here from what a test uses, so that a new browser or deployment test is marked without remembering to:
+# anything that starts headless Chromium needs one of these fixtures, and every test of test_deploy.py runs nginx.
+BROWSER_FIXTURES = {"browser", "app_url", "family_dir", "one_slot_url"}
+DEPLOY_MODULES = {"test_deploy"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if BROWSER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        if item.module.__name__.rpartition(".")[2] in DEPLOY_MODULES:
+            item.add_marker(pytest.mark.deploy)
+            item.add_marker(pytest.mark.slow)

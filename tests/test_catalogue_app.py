@@ -202,15 +202,17 @@ def test_hosted_library_shows_the_operators_checkpoints_by_name(server, app_env,
 
 # ------------------------------------------------------------------ uploads
 def test_an_over_limit_upload_replaces_the_previous_result_with_one_line(monkeypatch, tiny_family):
+    good = Path(tiny_family["p8-m1"]).read_bytes()
+    big = Path(tiny_family["p16-m1"]).read_bytes()
+    limit = (len(good) + len(big)) / 2 / 2**20
+    monkeypatch.setenv("MAE_MAX_CHECKPOINT_MB", str(limit))  # configurable, read at use
     at = open_page(RECON, {"ckpt_src": "upload"})
-    # the browser refuses only above the server's cap, which stays above the app's limit: bigger files reach the app
-    # and get its message (a browser refusal would leave the previous file, and its results, in place)
-    assert at.file_uploader(key="ckpt_upload").proto.max_upload_size_mb == 2048 > 200
-    good = Path(tiny_family["p16-m1"]).read_bytes()
+    # the uploader states the app's limit (the browser refuses bigger files with it); a file that reaches the app
+    # anyway gets the app's own message
+    assert at.file_uploader(key="ckpt_upload").proto.max_upload_size_mb == 1  # the widget's cap in whole MB
+    assert f"up to {limit:.2f} MB" in at.file_uploader(key="ckpt_upload").label
     at.file_uploader(key="ckpt_upload").set_value(("mine.safetensors", good, "application/octet-stream")).run()
     assert not problems(at) and "masked MSE" in metrics(at)
-    monkeypatch.setenv("MAE_MAX_CHECKPOINT_MB", str(len(good) / 2 / 2**20))  # configurable, read at use
-    big = Path(tiny_family["p8-m1"]).read_bytes()
     at.file_uploader(key="ckpt_upload").set_value(("bigger.safetensors", big, "application/octet-stream")).run()
     assert not problems(at)
     errs = main_errors(at)

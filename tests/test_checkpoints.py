@@ -436,9 +436,7 @@ def test_info_cli_heads_and_errors(tmp_path, capsys):
 
 
 def test_info_cli_default_checkpoint(tiny_family, capsys, monkeypatch):
-    import mae_core.assets
-
-    monkeypatch.setattr(mae_core.assets, "DEFAULT_CHECKPOINT", tiny_family["p8-m2"])
+    monkeypatch.setenv("MAE_CHECKPOINT_DIR", str(tiny_family["p8-m2"].parent))
     assert cli_main(["info", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["path"].endswith("p8-m2.safetensors") and d["mask_unit"] == 2

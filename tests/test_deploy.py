@@ -145,3 +145,16 @@ def test_replicas_run_the_hosted_profile(monkeypatch):
     for k in ("MAE_ALLOW_LOCAL_PATHS", "MAE_ALLOW_DOWNLOADS"):
         monkeypatch.setenv(k, env[k])
     assert not resources.local_paths_allowed() and not fetch.downloads_allowed()
+
+
+def test_replicas_cap_checkpoint_uploads_below_the_local_default(monkeypatch):
+    """The hosted profile sets a lower checkpoint upload cap than the local default (Streamlit's maxUploadSize,
+    which takes a ViT-L); the app applies it and its uploader states it."""
+    from ui import resources
+
+    _, env, _ = render.unit_command(8501, None)
+    hosted = float(env["MAE_MAX_CHECKPOINT_MB"])
+    monkeypatch.delenv("MAE_MAX_CHECKPOINT_MB", raising=False)
+    local = resources.checkpoint_limit_mb()
+    monkeypatch.setenv("MAE_MAX_CHECKPOINT_MB", env["MAE_MAX_CHECKPOINT_MB"])
+    assert resources.checkpoint_limit_mb() == hosted < local

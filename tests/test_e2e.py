@@ -122,8 +122,10 @@ def test_clicking_a_patch_moves_the_attention_query(app_url, page):
 def test_painting_mask_units_changes_the_mask(app_url, page):
     _open(page, f"{app_url}/reconstruction?mask_src=custom")
     before = _query(page)["cmask"]
-    plots = page.locator('[data-testid="stPlotlyChart"]')
-    canvas = plots.nth(plots.count() - 1)
+    page.get_by_text("box", exact=True).click()  # the box tool (the click tool toggles one unit per click)
+    page.wait_for_timeout(800)
+    shot.wait_idle(page)
+    canvas = page.locator('[class*="st-key-paint_"] [data-testid="stPlotlyChart"]')
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     x0, y0 = box["x"] + box["width"] / 2 - box["height"] * 0.45, box["y"] + box["height"] * 0.05

@@ -112,7 +112,7 @@ def test_the_gate_keeps_the_page_and_every_setting_of_a_shared_link(family_dir, 
         q = _query(page.url)
         assert (q["ckpt"], q["img"], q["seed"], q["r"], q["keep"]) == ("p16-m1", "china", "7", "0.5", "exact"), q
         caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
-        assert "p16-m1" in caption and "china" in caption and "seed=7" in caption and "keep=exact" in caption
+        assert "p16-m1" in caption and "china" in caption and "seed=7" in caption and "exactly r of the patches" in caption
 
 
 # ------------------------------------------------------------------ 3. no request leaves the origin
@@ -266,7 +266,6 @@ def test_wait_text_says_place_and_estimate():
 
 WARM_PROBE = r"""
 import gc, json, os, sys
-sys.path.insert(0, os.getcwd())
 from streamlit.testing.v1 import AppTest
 AppTest.from_string("import streamlit as st\nst.write('x')").run()  # the test harness's own imports
 from ui import warmup

@@ -208,4 +208,4 @@ def test_metric_tiles_wrap_instead_of_truncating_and_the_class_is_whole(page):
     assert not cramped, f"metric tiles in fixed columns (cut on a narrow page): {cramped}"
     if "checkpoints" in page:
         assert "Class" not in [m.label for m, _ in found]  # a badge, which never truncates
-        assert any("-badge[" in md.value and "Class" in md.value for md in at.main.markdown)
+        assert any("**Sequence** :" in md.value and "-badge[" in md.value for md in at.main.markdown)

@@ -3,12 +3,13 @@ the held-out images: masked-region MSE <= 0.5 x filling removed patches with the
 normalised-Gaussian (normalised convolution) inpainting on the same masks."""
 import pytest
 
-from mae_core.assets import DEMO_IMAGES, EMBEDDED, FAMILY
+from mae_core.assets import DEMO_IMAGES, FAMILY, SHIPPED_DIR, embedded
 from mae_core.checkpoints import load_checkpoint
 from mae_core.reconstruct import held_out_quality
 
 EXPECTED = {"p16-m1": (16, 1, "pixel-target"), "p8-m1": (8, 1, "pixel-target"), "p8-m2": (8, 2, "long-seq"),
             "p4-m4": (4, 4, "long-seq")}
+EMBEDDED = embedded(SHIPPED_DIR)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
@@ -35,7 +36,7 @@ def test_shipped_checkpoint_loads_and_clears_the_quality_bar(name):
 
 
 def test_a_long_sequence_member_has_a_local_first_layer_head():
-    """The locality target is met where it is reached (p4-m4, L=1024); the README says why the others are not."""
+    """The locality target is met where it is reached (p4-m4, L=1024); docs/checkpoints.md says why the others are not."""
     from mae_core.assets import image_set
     from mae_core.training_curves import most_local_head
 

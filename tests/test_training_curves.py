@@ -71,7 +71,9 @@ def test_missing_snapshots_are_one_clear_line(tmp_path):
 
 
 def test_shipped_training_curves_load_when_present():
-    path = tc.ABLATION_DIR / "training_curves.csv"
+    from mae_core.assets import ABLATION_DIR
+
+    path = ABLATION_DIR / "training_curves.csv"
     if not path.is_file():
         pytest.skip("no training curves shipped yet")
     rows = ab.load_ablation_file(path)

@@ -171,6 +171,9 @@ def pick_published(prefix: str, on_change, extra: list):
         sb.button("Download", key=f"{prefix}ckpt_download", disabled=True, help=why, icon=":material/download:",
                   width="stretch")
         sb.info(f"Not on this server. {why}")
+        st.info(f"**{e.id}** is not on this server, and downloads are switched off here: choose another "
+                "checkpoint in the sidebar.", icon=":material/cloud_off:")
+        state.mark_answered()
         return None
     host = urllib.parse.urlsplit(e.url).netloc if e.url else f"the Hugging Face hub ({e.hub_id})"
     sb.caption(f"Not downloaded yet: {_size(e, None)} from {host}. It is checked (checksum where published, "
@@ -181,6 +184,7 @@ def pick_published(prefix: str, on_change, extra: list):
     if not sb.button(f"Download {e.id}", key=f"{prefix}ckpt_download", type="primary", on_click=on_change,
                      icon=":material/download:", width="stretch"):  # on_change: the page resets to native I, p
         st.info(f"**{e.id}** is not downloaded yet: press **Download** in the sidebar.", icon=":material/download:")
+        state.mark_answered()  # the page must not also ask for a checkpoint
         return None
     _follow(start_download(e), e)  # on_change already ran as the button's callback
 

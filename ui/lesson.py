@@ -4,7 +4,6 @@ steps, masked images). Live recomputation (another seed or image) goes through u
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,51 +11,23 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from mae_core import assets
+from mae_core import assets, colours
+from mae_core.digest import sha256_file
 
 from . import render
+from .lesson_data import COMMAND, DATA, data  # noqa: F401  (the page reads them from here)
 
-DATA = assets.ROOT / "lesson" / "lesson_data.npz"
-COMMAND = "python scripts/lesson_data.py"
 MASK_GREY = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # removed patches, as mae_core.reconstruct draws them
-KEEP_COLOUR, DROP_COLOUR = "#1f77b4", "#bdbdbd"
-
-
-@st.cache_data(show_spinner=False)
-def _load(path: str, mtime_ns: int) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def data() -> dict | None:
-    """The precomputed arrays (None when the file is missing); 'meta' parsed from JSON."""
-    if not DATA.is_file():
-        return None
-    d = dict(_load(str(DATA), DATA.stat().st_mtime_ns))
-    d["meta"] = json.loads(str(d["meta"]))
-    return d
+KEEP_COLOUR, DROP_COLOUR = colours.KEPT, colours.DROPPED
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
-def family_dir() -> Path:
-    """The embedded family's folder, as ui.resources.family_dir (read here without importing torch)."""
-    import os
-
-    return Path(os.environ.get("MAE_CHECKPOINT_DIR") or assets.ROOT / "checkpoints")
-
-
-def family() -> dict:
-    """name -> path of the embedded checkpoints on disk (ui.resources.family without its torch import)."""
-    d = family_dir()
-    return {n: d / f"{n}.safetensors" for n in assets.FAMILY if (d / f"{n}.safetensors").is_file()}
+family_dir = assets.family_dir  # the embedded family's one home (torch-free)
+family = assets.family
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -141,12 +112,12 @@ def cost_figure(rows: list[dict], title: str):
     fig = make_subplots(rows=1, cols=2, subplot_titles=("tokens (log scale)", "forward GFLOPs, one image"),
                         horizontal_spacing=0.12)
     names = [r["name"] for r in rows]
-    for key, colour, label in (("L", "#7f7f7f", "L = (I/p)²"), ("Le", "#1f77b4", "Le: encoder"),
-                               ("Ld", "#ff7f0e", "Ld: decoder")):
+    for key, colour, label in (("L", colours.TOTAL, "L = (I/p)²"), ("Le", colours.ENCODER, "Le: encoder"),
+                               ("Ld", colours.DECODER, "Ld: decoder")):
         fig.add_trace(go.Bar(x=names, y=[r[key] for r in rows], name=label, marker_color=colour,
                              text=[f"{r[key]:,}" for r in rows], textposition="outside", cliponaxis=False),
                       row=1, col=1)
-    for key, colour, label in (("enc", "#1f77b4", "encoder GFLOPs"), ("dec", "#ff7f0e", "decoder GFLOPs")):
+    for key, colour, label in (("enc", colours.ENCODER, "encoder GFLOPs"), ("dec", colours.DECODER, "decoder GFLOPs")):
         fig.add_trace(go.Bar(x=names, y=[r[key] for r in rows], name=label, marker_color=colour, opacity=0.7,
                              text=[f"{r[key]:.2f}" for r in rows], textposition="outside", cliponaxis=False),
                       row=1, col=2)
@@ -165,13 +136,12 @@ def noise_figure(steps: dict, grid: tuple, title: str):
     noise = steps["noise_cells"][steps["cell"]].reshape(gh, gw)
     kept = (steps["mask"] == 0)
     text = [[f"{noise[i, j]:.2f}" for j in range(gw)] for i in range(gh)]
-    fig = go.Figure(go.Heatmap(z=noise, text=text, texttemplate="%{text}", colorscale=[[0, "#ffffff"],
-                                                                                         [1, "#6baed6"]],
+    fig = go.Figure(go.Heatmap(z=noise, text=text, texttemplate="%{text}", colorscale=colours.colorscale(colours.MASK_NOISE),
                                zmin=0, zmax=1, showscale=False,
                                hovertemplate="patch (%{y}, %{x})<br>noise %{z:.3f}<extra></extra>"))
     for y, x in zip(*np.nonzero(kept)):  # outlines in data coordinates: they stay on their cells at any size
         fig.add_shape(type="rect", x0=x - 0.45, x1=x + 0.45, y0=y - 0.45, y1=y + 0.45,
-                      line=dict(color="#d62728", width=2))
+                      line=dict(color=colours.OUTLINE, width=2))
     _grid_axes(fig, grid)
     fig.update_layout(height=380, title=_title(title), margin=dict(t=80, l=10, r=10, b=10))
     return fig

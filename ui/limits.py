@@ -7,7 +7,6 @@ Both are read from the environment once per process:
 from __future__ import annotations
 
 import heapq
-import os
 import statistics
 import threading
 import time
@@ -16,19 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mae_core.attention import analysis_memory_bytes
+from mae_core import settings
 from mae_core.errors import MAEError
 
 
-def _env_int(name: str, default: int, lo: int = 1) -> int:
-    try:
-        return max(lo, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-MAX_CONCURRENT = _env_int("MAE_MAX_CONCURRENT", 2)
-MEMORY_BUDGET_MB = _env_int("MAE_MEMORY_BUDGET_MB", 4096)
-WAIT_TIMEOUT_S = _env_int("MAE_BUSY_TIMEOUT_S", 120)
+MAX_CONCURRENT = max(1, settings.get("MAE_MAX_CONCURRENT"))
+MEMORY_BUDGET_MB = max(1, settings.get("MAE_MEMORY_BUDGET_MB"))
+WAIT_TIMEOUT_S = max(1, settings.get("MAE_BUSY_TIMEOUT_S"))
 BYTES = 4  # float32 on CPU
 
 
@@ -221,10 +214,33 @@ def estimate_for_config(cfg, L: int, Le: int, Ld: int, attention_analysis: bool 
                            attention_analysis=attention_analysis)
 
 
-def check_budget(est: MemoryEstimate, what: str = "this configuration", budget_mb: int | None = None) -> None:
-    """Raise BudgetError (shown in place by the page) when the estimate exceeds the budget."""
+REMEDY = "use a smaller image, a larger patch size or a higher mask ratio"
+REMEDY_NO_MASK = "use a smaller image or a larger patch size"  # pages that run the encoder on the full image
+
+
+def check_budget(est: MemoryEstimate, what: str = "this configuration", budget_mb: int | None = None,
+                 remedy: str = REMEDY) -> None:
+    """Raise BudgetError (shown in place by the page) when the estimate exceeds the budget; remedy: what the user
+    can change on that page."""
     budget = MEMORY_BUDGET_MB if budget_mb is None else budget_mb
     if est.peak_mb > budget:
         raise BudgetError(f"{what} would need about {est.peak_mb:,.0f} MB (estimate), more than this server's "
-                          f"budget of {budget:,} MB (MAE_MEMORY_BUDGET_MB); use a smaller image, a larger patch "
-                          f"size or a higher mask ratio")
+                          f"budget of {budget:,} MB (MAE_MEMORY_BUDGET_MB); {remedy}")
+
+
+def inference_estimate(cfg, mask_ratio: float | None = None) -> MemoryEstimate:
+    """The memory of one inference of `cfg` at its image and patch size: L patches; the encoder on L(1-r) of them
+    (a reconstruction at mask ratio r) or on all of them (mask_ratio None: the attention analysis, which keeps its
+    maps and runs no decoder); the decoder on L // k² (k: its downsampling). The one place the pages build it."""
+    L = cfg.num_patches
+    if mask_ratio is None:
+        return estimate_for_config(cfg, L, L, L, attention_analysis=True)
+    return estimate_for_config(cfg, L, int(L * (1 - mask_ratio)), L // cfg.decoder_downsampling**2)
+
+
+def check_inference(cfg, mask_ratio: float | None = None) -> MemoryEstimate:
+    """inference_estimate, refused with a BudgetError (one line, shown in place) when over this server's budget."""
+    est = inference_estimate(cfg, mask_ratio)
+    check_budget(est, f"I={cfg.img_size[0]}, p={cfg.patch_size} (L={cfg.num_patches:,})",
+                 remedy=REMEDY if mask_ratio is not None else REMEDY_NO_MASK)
+    return est

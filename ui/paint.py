@@ -1,4 +1,5 @@
-"""Paint your own mask: click / box / lasso mask units on the image; the mask round-trips through the URL.
+"""Paint your own mask: a click toggles one mask unit, a box or lasso drag sets every unit it covers (removed or
+visible); the mask round-trips through the URL.
 
 URL form: cmask=<gh>x<gw>:<hex of the row-major 0/1 bits, 1 = removed>.
 """
@@ -7,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from . import state
 from .render import to_uint8
 
 KEY = "custom_mask"
-_SEEN = "_paint_seen"
+_EDITS = "_paint_edits"  # counts the edits: the canvas is redrawn under a new key, so every click starts afresh
 
 
 def encode(mask: np.ndarray) -> str:
@@ -45,8 +47,7 @@ def current(grid, fallback: np.ndarray) -> np.ndarray:
         try:
             m = decode(raw, grid)
         except ValueError as e:
-            st.session_state.setdefault("_url_notices", []).append(
-                f"URL parameter `cmask` ignored ({e}); starting from the random mask.")
+            state.add_notice(f"URL parameter `cmask` ignored ({e}); starting from the random mask.")
             m = None
     if m is None:
         m = np.asarray(fallback, dtype=np.float32).copy()
@@ -63,42 +64,65 @@ def _unit_slices(r: int, c: int, m: int, grid):
     return slice(r0, min(r0 + m, grid[0])), slice(c0, min(c0 + m, grid[1]))
 
 
-def editor(image01: np.ndarray, mask: np.ndarray, patch_size: int, mask_unit: int, key: str = "paint"):
-    """Draw the paint canvas; apply a new selection (set removed / visible per whole mask unit). Returns the mask."""
+def apply_selection(mask: np.ndarray, points, mask_unit: int, toggle: bool, mode: str = "removed") -> np.ndarray:
+    """The mask after a selection of (row, col) patches: toggle (a single click) flips the unit clicked, otherwise
+    (a box or lasso) every unit touched becomes `mode` ('removed' or 'visible')."""
+    gh, gw = mask.shape
+    new = mask.copy()
+    for r, c in points:
+        if 0 <= r < gh and 0 <= c < gw:
+            sl = _unit_slices(r, c, mask_unit, (gh, gw))
+            if toggle:
+                new[sl] = 0.0 if mask[r, c] > 0 else 1.0
+            else:
+                new[sl] = 1.0 if mode == "removed" else 0.0
+    return new
+
+
+TOOLS = {"click": "click a patch", "box": "box", "lasso": "lasso"}
+# Streamlit's chart selects a clicked point only outside plotly's select/lasso drag modes (there it sets clickmode
+# to "event"), so clicking and dragging are two tools; the axes are fixed, so the click tool's drag moves nothing.
+_DRAGMODE = {"click": False, "box": "select", "lasso": "lasso"}
+
+
+def _figure(image01: np.ndarray, mask: np.ndarray, patch_size: int, height: int, tool: str = "click"):
     import plotly.graph_objects as go
 
     gh, gw = mask.shape
-    mode = st.radio("Selected mask units become", ("removed", "visible"), horizontal=True, key="paint_mode")
     H, W = image01.shape[:2]
-    shown = image01.copy()
     pm = np.kron(mask, np.ones((patch_size, patch_size), dtype=np.float32))[:H, :W]
-    shown = shown * (1 - 0.75 * pm[..., None]) + 0.5 * 0.75 * pm[..., None]
+    shown = image01 * (1 - 0.75 * pm[..., None]) + 0.5 * 0.75 * pm[..., None]
     ys, xs = np.mgrid[0:gh, 0:gw]
     fig = go.Figure()
     fig.add_trace(go.Image(z=to_uint8(shown), dx=1 / patch_size, dy=1 / patch_size, x0=-0.5 + 0.5 / patch_size,
                            y0=-0.5 + 0.5 / patch_size, hoverinfo="skip"))
+    # one square marker per patch, as large as its cell, so a click anywhere on a patch lands on it
     fig.add_trace(go.Scatter(x=xs.reshape(-1), y=ys.reshape(-1), mode="markers",
-                             marker=dict(symbol="square", size=max(4, int(360 / max(gh, gw) * 0.55)),
+                             marker=dict(symbol="square", size=max(4, int(height / max(gh, gw) * 0.9)),
                                          color=np.where(mask.reshape(-1) > 0, "rgba(255,80,80,0.35)",
-                                                        "rgba(80,160,255,0.15)")),
-                             hovertemplate="row %{y}, col %{x}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False, visible=False)
-    fig.update_xaxes(showgrid=False, visible=False)
-    fig.update_layout(height=380, margin=dict(l=0, r=0, t=0, b=0), dragmode="select", showlegend=False)
-    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                            config={"displaylogo": False})
-    pts = []
+                                                        "rgba(80,160,255,0.12)")),
+                             hovertemplate="row %{y}, col %{x}: click to toggle<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False, visible=False, fixedrange=True)
+    fig.update_xaxes(showgrid=False, visible=False, fixedrange=True)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), dragmode=_DRAGMODE[tool], showlegend=False)
+    return fig
+
+
+def editor(image01: np.ndarray, mask: np.ndarray, patch_size: int, mask_unit: int, mode: str = "removed",
+           tool: str = "click", key: str = "paint", height: int = 380):
+    """Draw the paint canvas and apply a new selection to whole mask units: with the click tool a click toggles
+    one; with the box or lasso tool every unit a drag touches becomes `mode`. Returns the mask."""
+    n = int(st.session_state.get(_EDITS, 0))
+    event = st.plotly_chart(_figure(image01, mask, patch_size, height, tool), key=f"{key}_{n}", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), config={"displaylogo": False})
     try:
-        pts = [(int(round(p["y"])), int(round(p["x"]))) for p in event.selection.points if p.get("curve_number", 1) == 1]
+        sel = event.selection
+        pts = [(int(round(p["y"])), int(round(p["x"]))) for p in sel.points if p.get("curve_number", 1) == 1]
+        dragged = bool(sel.get("box") or sel.get("lasso"))
     except (AttributeError, KeyError, TypeError):
-        pts = []
-    sig = (tuple(sorted(pts)), mode, mask.shape)
-    if pts and st.session_state.get(_SEEN) != sig:
-        st.session_state[_SEEN] = sig
-        new = mask.copy()
-        for r, c in pts:
-            if 0 <= r < gh and 0 <= c < gw:
-                new[_unit_slices(r, c, mask_unit, (gh, gw))] = 1.0 if mode == "removed" else 0.0
-        set_mask(new)
+        pts, dragged = [], False
+    if pts:
+        st.session_state[_EDITS] = n + 1  # a fresh canvas: the same patch can be clicked again
+        set_mask(apply_selection(mask, pts, mask_unit, toggle=not dragged and len(pts) == 1, mode=mode))
         st.rerun()
     return mask

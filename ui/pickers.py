@@ -9,25 +9,27 @@ pointer next to the widget in the sidebar; the picker then returns None.
 from __future__ import annotations
 
 import functools
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from mae_core import assets
+from mae_core import assets, masking
 from mae_core.checkpoints.info import TARGET_CHOICES
 from mae_core.errors import MAEError
 from mae_core.images import FIT_MODES
 
 from . import catalogue_picker, presets, resources, state
+from . import precision as precision_control
 from .state import Param
 
 PATCH_CHOICES = (2, 4, 7, 8, 14, 16, 28, 32)
 MASK_UNITS = (1, 2, 3, 4, 8)
 IMAGE_MIN, IMAGE_MAX = 16, 1024
 SEED_MAX = 2**31 - 1
-DEFAULT_SEED = 2  # the official MAE demo's seed
+DEFAULT_SEED = masking.DEFAULT_SEED  # the official MAE demo's seed, also the reconstruct command's default
 # The papers' geometries, name -> (I, p, m) (the embedded 128-px models run them resampled; the page says so).
 # ui.presets also holds the presets that switch to a trained model of the embedded family.
 PRESETS = {pr.label: (pr.image_size, pr.patch_size, pr.mask_unit) for pr in presets.PAPER_PRESETS}
@@ -54,7 +56,7 @@ def require(*values, hint: str) -> None:
     reported in the main area, so the page must not ask the user to choose what they chose)."""
     if all(v is not None for v in values):
         return
-    if not input_failed():
+    if not input_failed() and not state.answered():
         st.info(hint)
     st.stop()
 
@@ -70,6 +72,7 @@ class Checkpoint:
     model: object
     info: object
     target: str = "auto"  # the target choice (TARGET_CHOICES): pass it on with the path to cached results
+    precision: str = "fp32"  # the resolved precision (ui.precision): pass it on to cached results
 
     @property
     def cfg(self):
@@ -111,9 +114,6 @@ def _flag_reset():
 
 
 # ------------------------------------------------------------------ checkpoint
-SOURCE_LABELS = {"embedded": "Embedded family", **catalogue_picker.SOURCES, "path": "Local path", "upload": "Upload"}
-
-
 TARGET_LABELS = {"pixels": "pixels (override)", "norm-pix": "norm-pix (override)"}
 _SHORT_TARGET = {"pixels": "pixels", "normalised pixels": "norm-pix"}
 
@@ -128,103 +128,157 @@ def _on_checkpoint_change(prefix: str, reset_geometry: bool):
         _flag_reset()
 
 
-def checkpoint_params(prefix: str = "") -> list[Param]:
+def _from_family(prefix: str, on_change, extra: list):
+    """The embedded family, by name."""
+    sb = st.sidebar
     fam = resources.family()
-    sources = (["embedded"] if fam else []) + ["published"] + \
-        (["library"] if catalogue_picker.library_available() else []) + \
-        (["path"] if resources.local_paths_allowed() else []) + ["upload"]
-    names = tuple(fam) or ("",)
+    name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
+                        help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
+    sb.caption(assets.FAMILY.get(name, ""))
+    return fam[name], name
+
+
+def _from_path(prefix: str, on_change, extra: list):
+    """A checkpoint file, a transformers model folder, or a folder of checkpoints on this server."""
+    sb = st.sidebar
+    text = sb.text_input("Checkpoint file or folder (on this server)", key=f"{prefix}ckpt_path", on_change=on_change,
+                         placeholder="/path/to/model.safetensors or a folder")
+    if not text.strip():
+        sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
+        return None
+    p = Path(text.strip()).expanduser()
+    if p.is_dir() and not (p / "config.json").is_file():  # a folder of checkpoints, not a model folder
+        files, skipped = resources.scan(str(p))
+        if skipped:  # never dropped silently: each with its one-line reason
+            with sb.expander(f"{len(skipped)} file(s) in that folder skipped", expanded=not files):
+                for f, why in skipped:
+                    st.caption(f"**{Path(f).name}**: {why}")
+        if not files:
+            raise MAEError(f"no loadable checkpoints in {p}"
+                           + (f" ({len(skipped)} skipped; the reasons are listed in the sidebar)" if skipped else ""))
+        fparam = Param(f"{prefix}ckpt_file", str, files[0], choices=tuple(files))
+        state.init([fparam])
+        extra.append(fparam)
+        chosen = sb.selectbox("Checkpoint in that folder", files, key=f"{prefix}ckpt_file",
+                              format_func=lambda s: Path(s).name, on_change=on_change)
+        p = Path(chosen)
+    return p, p.name
+
+
+_UPLOADED = "_uploaded_checkpoints"  # prefix -> (saved path, file name): this browser session's upload
+
+
+def _on_upload_change(prefix: str, on_change):
+    """A file added to or removed from the uploader: the one kept for the session is replaced (or forgotten)."""
+    st.session_state.setdefault(_UPLOADED, {}).pop(prefix, None)
+    on_change()
+
+
+def _from_upload(prefix: str, on_change, extra: list):
+    """A file uploaded in the browser, kept for the browser session: another page (whose uploader starts empty)
+    uses it without a second upload. Every file reaches the app (no type filter in the browser, whose refusal would
+    leave the previous file and its message in place); the app checks its name and size and says why it refuses."""
+    sb = st.sidebar
+    cap = resources.checkpoint_limit_mb()
+    up = sb.file_uploader(f"Checkpoint file (up to {cap:,.{0 if cap >= 1 else 2}f} MB)", key=f"{prefix}ckpt_upload",
+                          on_change=_on_upload_change, args=(prefix, on_change),
+                          max_upload_size=max(1, math.ceil(cap)),
+                          help="Loaded safely (safetensors, or torch.load with weights_only=True): "
+                               f"{', '.join(resources.UPLOAD_SUFFIXES)}. A transformers folder uploads as a .zip. "
+                               "Larger models: Published models, the model library, or a local path.")
+    kept = st.session_state.setdefault(_UPLOADED, {}).get(prefix)
+    if up is None:
+        if kept is not None and Path(kept[0]).exists():
+            sb.caption(f":material/upload_file: Using **{kept[1]}**, uploaded earlier in this session; upload "
+                       "another file to replace it.")
+            return kept
+        sb.info("Upload a checkpoint (.safetensors, .pth, or a transformers folder as .zip). Uploads cannot "
+                "be shared by link.")
+        return None
+    got = resources.save_upload(up.getvalue(), up.name), up.name
+    st.session_state[_UPLOADED][prefix] = got
+    return got
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a checkpoint can come from: its label, whether this server offers it, and its sidebar chooser
+    (prefix, on_change, extra params) -> (path, label) | None (the reason shown); MAEError for a failure."""
+
+    label: str
+    offered: object  # () -> bool
+    choose: object  # (prefix, on_change, extra) -> (path, label) | None
+
+
+SOURCES = {
+    "embedded": Source("Embedded family", lambda: bool(resources.family()), _from_family),
+    "published": Source(catalogue_picker.SOURCES["published"], lambda: True, catalogue_picker.pick_published),
+    "library": Source(catalogue_picker.SOURCES["library"], catalogue_picker.library_available,
+                      catalogue_picker.pick_library),
+    "path": Source("Local path", resources.local_paths_allowed, _from_path),
+    "upload": Source("Upload", lambda: True, _from_upload),
+}
+SOURCE_LABELS = {k: s.label for k, s in SOURCES.items()}
+
+
+def checkpoint_params(prefix: str = "", other_than: str | None = None) -> list[Param]:
+    """other_than: a family member the default must differ from (a comparison starts with another model: the
+    trained pair's partner where there is one, else the next member)."""
+    sources = [k for k, s in SOURCES.items() if s.offered()]
+    names = tuple(resources.family()) or ("",)
+    preferred = ([presets.PAIR.compare] if other_than == presets.PAIR.checkpoint else []) + list(names)
+    default = next((n for n in preferred if n in names and n != other_than), names[0])
     return [Param(f"{prefix}ckpt_src", str, sources[0], choices=tuple(sources)),
-            Param(f"{prefix}ckpt", str, names[0], choices=names),
+            Param(f"{prefix}ckpt", str, default, choices=names),
             Param(f"{prefix}ckpt_path", str, "")]
 
 
+def _load_with_target(prefix: str, path, label: str, with_target: bool, extra: list):
+    """(model, info, sha, target) of the chosen file, with the Target control where it applies."""
+    with st.spinner(f"Loading {label}..."):
+        model, info, sha = resources.load(path)
+    target = "auto"
+    if with_target and info.can_reconstruct:
+        tparam = Param(f"{prefix}target", str, "auto", choices=TARGET_CHOICES)
+        state.init([tparam])
+        extra.append(tparam)
+        target = _target_control(prefix, info)
+        if target != "auto":
+            model, info, sha = resources.load(path, target)
+    return model, info, sha, target
+
+
 def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry: bool = True,
-                    with_target: bool = True) -> Checkpoint | None:
-    """Sidebar checkpoint chooser: embedded family, a local file/folder, or an upload; and its target (auto or an
-    override; with_target=False where the target does not matter, e.g. encoder attention). Returns None on error
-    (reported in the main area)."""
+                    with_target: bool = True, other_than: Checkpoint | None = None) -> Checkpoint | None:
+    """Sidebar checkpoint chooser over SOURCES (embedded family, published models, the model library, a local
+    file/folder, an upload); and its target (auto or an override; with_target=False where the target does not
+    matter, e.g. encoder attention); other_than: the page's main checkpoint, which a comparison does not start with.
+    Returns None on error (reported in the main area)."""
     sb = st.sidebar
-    params = checkpoint_params(prefix)
+    params = checkpoint_params(prefix, other_than.label if other_than is not None else None)
     state.init(params)
-    fam = resources.family()
     on_change = functools.partial(_on_checkpoint_change, prefix, reset_geometry)  # also given to the catalogue
     sb.subheader(title)
-    if not fam:
+    if not resources.family():
         sb.warning(f"No embedded checkpoints in {resources.family_dir()} yet (the family is trained separately); "
                    "give a path or upload one.")
-    sources = params[0].choices
-    src = sb.radio("Source", sources, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get, horizontal=True,
-                   on_change=on_change, label_visibility="collapsed")
+    src = sb.radio("Source", params[0].choices, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get,
+                   horizontal=True, on_change=on_change, label_visibility="collapsed")
     extra = []
     try:
-        if src == "embedded":
-            name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
-                                help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
-            path, label = fam[name], name
-            sb.caption(assets.FAMILY.get(name, ""))
-        elif src in catalogue_picker.SOURCES:
-            pick = catalogue_picker.pick_published if src == "published" else catalogue_picker.pick_library
-            got = pick(prefix, on_change, extra)
-            if got is None:
-                return None
-            path, label = got
-        elif src == "path":
-            text = sb.text_input("Checkpoint file or folder (on this server)", key=f"{prefix}ckpt_path",
-                                 on_change=on_change,
-                                 placeholder="/path/to/model.safetensors or a folder")
-            if not text.strip():
-                sb.info("Type a path to a checkpoint file or to a folder of checkpoints.")
-                return None
-            p = Path(text.strip()).expanduser()
-            if p.is_dir() and not (p / "config.json").is_file():  # a folder of checkpoints, not a model folder
-                files, skipped = resources.scan(str(p))
-                if skipped:  # never dropped silently: each with its one-line reason
-                    with sb.expander(f"{len(skipped)} file(s) in that folder skipped", expanded=not files):
-                        for f, why in skipped:
-                            st.caption(f"**{Path(f).name}**: {why}")
-                if not files:
-                    raise MAEError(f"no loadable checkpoints in {p}"
-                                   + (f" ({len(skipped)} skipped; the reasons are listed in the sidebar)"
-                                      if skipped else ""))
-                fparam = Param(f"{prefix}ckpt_file", str, files[0], choices=tuple(files))
-                state.init([fparam])
-                extra.append(fparam)
-                chosen = sb.selectbox("Checkpoint in that folder", files, key=f"{prefix}ckpt_file",
-                                      format_func=lambda s: Path(s).name, on_change=on_change)
-                p = Path(chosen)
-            path, label = p, p.name
-        else:
-            # the widget's cap is the server's; the app's own (smaller) limit is checked in save_upload, so an
-            # over-limit file gets a message in the page instead of only a mark beside its name
-            up = sb.file_uploader("Checkpoint file", type=[s.lstrip(".") for s in resources.UPLOAD_SUFFIXES],
-                                  key=f"{prefix}ckpt_upload", on_change=on_change,
-                                  max_upload_size=resources.upload_cap_mb(),
-                                  help="Loaded safely (safetensors, or torch.load with weights_only=True). A "
-                                       "transformers folder uploads as a .zip. Up to "
-                                       f"{resources.checkpoint_limit_mb():,.0f} MB; larger models: Published "
-                                       "models, the model library, or a local path.")
-            if up is None:
-                sb.info("Upload a checkpoint (.safetensors, .pth, or a transformers folder as .zip). Uploads cannot "
-                        "be shared by link.")
-                return None
-            path, label = resources.save_upload(up.getvalue(), up.name), up.name
-        with st.spinner(f"Loading {label}..."):
-            model, info, sha = resources.load(path)
-        target = "auto"
-        if with_target and info.can_reconstruct:
-            tparam = Param(f"{prefix}target", str, "auto", choices=TARGET_CHOICES)
-            state.init([tparam])
-            extra.append(tparam)
-            target = _target_control(prefix, info)
-            if target != "auto":
-                model, info, sha = resources.load(path, target)
+        got = SOURCES[src].choose(prefix, on_change, extra)
+        if got is None:
+            return None
+        path, label = got
+        model, info, sha, target = _load_with_target(prefix, path, label, with_target, extra)
+        precision = precision_control.pick(model) if not prefix else precision_control.current(model)
     except MAEError as e:
         report(str(e))
         return None
     finally:
         state.publish(params + extra)
-    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target)
+    return Checkpoint(path=Path(path), sha=sha, label=label, source=src, model=model, info=info, target=target,
+                      precision=precision)
 
 
 def _target_control(prefix: str, info) -> str:
@@ -270,8 +324,11 @@ def pick_image(prefix: str = ""):
     out = None
     try:
         if name == "upload":
-            up = sb.file_uploader("Image file", type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"],
-                                  key=f"{prefix}img_upload", max_upload_size=resources.MAX_IMAGE_UPLOAD_MB)
+            # no type filter in the browser: its refusal would leave the previous file and its message up; the
+            # decoder names what it cannot read
+            up = sb.file_uploader(f"Image file (PNG, JPEG, WebP, BMP, GIF or TIFF; up to "
+                                  f"{resources.MAX_IMAGE_UPLOAD_MB} MB)", key=f"{prefix}img_upload",
+                                  max_upload_size=resources.MAX_IMAGE_UPLOAD_MB)
             if up is None:
                 sb.info("Upload an image; it is fitted to I x I as 'Fit' says.")
             else:
@@ -318,16 +375,29 @@ def geometry_params(ck: Checkpoint | None, with_mask: bool = True) -> list[Param
 
 def _preset_buttons(sb, ck: Checkpoint | None, with_mask: bool, compare: bool) -> None:
     """The presets (ui.presets), each with its one-line 'what it does' as help; model presets whose checkpoint is
-    not in the embedded family are disabled; then 'checkpoint native'."""
+    not in the embedded family are disabled; the geometry presets say, before the click, what they do to the current
+    checkpoint (a warning sign where they resample it outside its training geometry); then 'checkpoint native'."""
     with sb.expander("Presets", expanded=False):
-        st.caption("Trained models of the embedded family")
+        st.caption("Switch to a trained model of the embedded family (its own geometry)")
         for pr in presets.MODEL_PRESETS + ((presets.PAIR,) if compare else ()):
             st.button(pr.label, key=f"preset_{pr.key}", on_click=presets.apply, args=(pr, with_mask),
                       width="stretch", help=pr.what, disabled=not presets.available(pr))
-        st.caption("The papers' geometries on the current checkpoint")
+        if ck is None:
+            st.caption("Geometry only: set the papers' I, p and m on the current checkpoint")
+        else:
+            effects = {pr.key: presets.effect(pr, ck.label, ck.native_size, ck.native_patch)
+                       for pr in presets.PAPER_PRESETS}
+            off = sum(e.kind == "resampled" for e in effects.values())
+            st.caption(f"Geometry only: set the papers' I, p and m on **{ck.label}** (trained at {ck.native_size} px "
+                       f"with {ck.native_patch}-px patches)" + (
+                           f". :orange[:material/warning: {'All' if off == len(effects) else off} of these resample "
+                           "it outside its training geometry.]" if off else "."))
         for pr in presets.PAPER_PRESETS:
+            eff = effects[pr.key] if ck is not None else None
             st.button(pr.label, key=f"preset_{pr.key}", on_click=presets.apply, args=(pr, with_mask),
-                      width="stretch", help=pr.what)
+                      width="stretch", help=pr.what + ("" if eff is None else " " + eff.text),
+                      icon=None if eff is None else (":material/warning:" if eff.kind == "resampled"
+                                                     else ":material/check:"))
         if ck is not None:
             native = {"I": ck.native_size, "p": ck.native_patch}
             if with_mask:

@@ -1,11 +1,15 @@
 """Presets: one click to a recipe of the papers. Those with a trained model in the embedded family switch to it
-(checkpoint, its native I and p, its training mask unit); the 224/448 ones set I, p and m on the current
-checkpoint (native for real MAE / long-seq checkpoints, resampled for the 128-px embedded models). Every preset
-says what it does, and applies through ui.state.set_value, so the URL (ckpt_src, ckpt, I, p, m) follows.
+(checkpoint, its native I and p, its training mask unit): "Switch to p8-m2 ...". The geometry ones set I, p and m
+on the current checkpoint ("224/8, m=2 ..."): native for a real MAE / long-seq checkpoint of that geometry,
+resampled (outside what it was trained on) for any other, e.g. the 128-px embedded models; `effect` says which,
+before the click. Every preset applies through ui.state.set_value, so the URL (ckpt_src, ckpt, I, p, m) follows,
+and the one clicked is remembered while the geometry is still what it set (`clicked`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import streamlit as st
 
 from . import resources, state
 
@@ -23,27 +27,27 @@ class Preset:
 
 
 MODEL_PRESETS = (
-    Preset("orig", "original MAE recipe \u2192 p16-m1",
+    Preset("orig", "Switch to p16-m1: the original MAE recipe",
            "Switches to the trained p16-m1 (p=16, L=64) with one patch per mask unit (m=1): MAE's recipe.",
            None, None, 1, "p16-m1"),
-    Preset("longseq", "long-seq recipe \u2192 p8-m2",
+    Preset("longseq", "Switch to p8-m2: the long-seq recipe",
            "Switches to the trained p8-m2: 4\u00d7 longer sequence (p=8, L=256) with 2\u00d72 mask units, so it "
            "removes the same 16-px squares as p16-m1.", None, None, 2, "p8-m2"),
-    Preset("nounit", "long sequence without a mask unit \u2192 p8-m1",
+    Preset("nounit", "Switch to p8-m1: long sequence, no mask unit",
            "Switches to the trained p8-m1: L=256 but every 8-px patch masked on its own (m=1), so the holes are "
            "4\u00d7 smaller than p16-m1's.", None, None, 1, "p8-m1"),
 )
-PAIR = Preset("pair", "trained pair: p8-m2 vs p16-m1",
+PAIR = Preset("pair", "Compare p8-m2 with p16-m1 (the trained pair)",
               "Shows p8-m2 (L=256, 2\u00d72 units) beside p16-m1 (L=64): both mask 16-px squares, only the sequence "
               "length differs.", None, None, 2, "p8-m2", compare="p16-m1")
 PAPER_PRESETS = (
-    Preset("mae224", "original MAE at 224/16, m=1",
+    Preset("mae224", "224/16, m=1: MAE's geometry",
            "Sets I=224, p=16, m=1 (MAE's ViT input, L=196) on the current checkpoint: native for a real MAE "
            "checkpoint, resampled for the 128-px embedded models.", 224, 16, 1),
-    Preset("lsm224", "long-seq MAE at 224/8, m=2",
+    Preset("lsm224", "224/8, m=2: long-seq MAE's geometry",
            "Sets I=224, p=8, m=2 (L=784 with 2\u00d72 mask units) on the current checkpoint: the long-seq recipe at "
            "a standard image size; resampled for the embedded models.", 224, 8, 2),
-    Preset("lsm448", "long-seq release at 448/16, m=2",
+    Preset("lsm448", "448/16, m=2: the long-seq release's geometry",
            "Sets I=448, p=16, m=2 (L=784), the released long-seq configuration, on the current checkpoint; "
            "resampled for the embedded models.", 448, 16, 2),
 )
@@ -71,7 +75,48 @@ def values(preset: Preset, with_mask: bool = True, prefix: str = "") -> dict:
     return out
 
 
+_CLICKED = "_preset_clicked"
+
+
 def apply(preset: Preset, with_mask: bool = True) -> None:
-    """Button callback: set every value through ui.state (so the widgets and the URL follow on the rerun)."""
-    for k, v in values(preset, with_mask).items():
+    """Button callback: set every value through ui.state (so the widgets and the URL follow on the rerun), and
+    remember which preset set them."""
+    vals = values(preset, with_mask)
+    for k, v in vals.items():
         state.set_value(k, v)
+    st.session_state[_CLICKED] = (preset.key, vals["I"], vals["p"], vals.get("m"))
+
+
+def clicked(image_size: int, patch_size: int, mask_unit: int) -> Preset | None:
+    """The preset the user clicked, while I, p and m are still what it set (typing the same values is no click,
+    and changing any of them forgets it)."""
+    rec = st.session_state.get(_CLICKED)
+    if rec is None:
+        return None
+    key, I, p, m = rec
+    if (I, p) != (image_size, patch_size) or (m is not None and m != mask_unit):
+        st.session_state.pop(_CLICKED, None)
+        return None
+    return next((pr for pr in MODEL_PRESETS + (PAIR,) + PAPER_PRESETS if pr.key == key), None)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a geometry preset does to a checkpoint: 'native' (its own geometry) or 'resampled' (off the training
+    distribution), in one sentence."""
+
+    kind: str
+    text: str
+
+
+def effect(preset: Preset, label: str, native_size: int, native_patch: int) -> Effect:
+    """What clicking a geometry preset does to the checkpoint `label` trained at native_size / native_patch."""
+    I, p = preset.image_size, preset.patch_size
+    if (I, p) == (native_size, native_patch):
+        return Effect("native", f"{I}/{p} is {label}'s own geometry: it runs as trained.")
+    L0, L = (native_size // native_patch) ** 2, (I // p) ** 2
+    scale = (f"{L / L0:.1f}\u00d7 its training length" if L > L0 else
+             f"{L0 / L:.1f}\u00d7 shorter than its training length" if L < L0 else "the same length")
+    return Effect("resampled", f"Resamples {label} (trained at {native_size} px with {native_patch}-px patches, "
+                  f"L={L0:,}) to {I}/{p} (L={L:,}, {scale}): outside what it was trained on, so expect "
+                  f"reconstructions far worse than at its own geometry.")

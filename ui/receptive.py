@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from mae_core import colours
+
 BYTES = 4  # float32 (as ui.limits, which is imported lazily: it pulls in torch, and the Lesson must paint first)
 
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 MAD_UNITS = {"fraction": "MAD / image width", "px": "MAD (pixels)", "ratio": "MAD / uniform attention"}
 MAD_UNIT_LABELS = {"fraction": "fraction of image width", "px": "pixels", "ratio": "× uniform attention"}
@@ -42,8 +43,9 @@ def mad_figure(series: list[MADSeries], unit: str = "fraction", title: str | Non
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    palette = colours.checkpoints([s.label for s in series])  # a checkpoint's colour on every page
     for k, s in enumerate(series):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = palette[k]
         sc = mad_scale(s, unit)
         y = s.mad_px * sc
         n, H = y.shape
@@ -115,8 +117,9 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
     fig = go.Figure()
     x_all = [lay for s in series for lay in s.layers] or [0]
     x0, x1 = min(x_all) - 0.4, max(x_all) + 0.4
+    palette = colours.checkpoints([s.label for s in series])  # a checkpoint's colour on every page
     for k, s in enumerate(series):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = palette[k]
         for qi, (q, dash) in enumerate(((50, "dash"), (90, "solid"))):
             err = None
             if s.radius_std is not None and np.any(s.radius_std[:, qi] > 0):
@@ -134,7 +137,7 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
         for qi, q in enumerate((50, 90)):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[s0.image_radius[qi] / s0.width] * 2, mode="lines",
                                      name=f"whole image, evenly ({q} %)",
-                                     line=dict(width=1.5, color="#777777", dash="dash" if q == 50 else "longdash")))
+                                     line=dict(width=1.5, color=colours.REFERENCE, dash="dash" if q == 50 else "longdash")))
     fig.update_layout(height=height, xaxis_title="encoder layer (output of the block)",
                       yaxis_title="radius / image width", title=title, legend=dict(orientation="h", y=-0.22),
                       margin=dict(l=10, r=10, t=40 if title else 30, b=10))
@@ -172,12 +175,13 @@ def receptive_field(path: str, sha: str, image_size: int, patch_size: int, token
     hash, fit): the page combines images itself, so a set is cached per image and shows progress between them."""
     from mae_core.receptive_field import effective_receptive_field
 
-    from .limits import LIMITER, check_budget
+    from .limits import LIMITER, REMEDY_NO_MASK, check_budget
     from .resources import load, prepared
 
     model, _, _ = load(path)
     model, _ = prepared(model, image_size, patch_size)
-    check_budget(_estimate(model.cfg), f"the receptive field at I={image_size}, p={patch_size}")
+    check_budget(_estimate(model.cfg), f"the receptive field at I={image_size}, p={patch_size}",
+                 remedy=REMEDY_NO_MASK)
     with LIMITER.slot():
         return effective_receptive_field(model, [_image], token=token, attention=attention, batch_size=1, fit=fit)
 
@@ -233,9 +237,9 @@ def erf_map_images(erf, image=None, decades: float = 3.0, target: int = 160) -> 
         lo, hi = (np.log10(top) - decades, np.log10(top)) if top > 0 else (0.0, 1.0)
         if base is not None:
             im = render.overlay(base, v, alpha=0.65, target=target, marker=erf.token, patch_size=erf.patch_size,
-                                clip_pct=100.0)
+                                clip_pct=100.0, quantity=colours.GRADIENT)
         else:
-            im = render.colorize(v, vmin=lo, vmax=hi)
+            im = render.colorize(v, quantity=colours.GRADIENT, vmin=lo, vmax=hi)
             s_ = im.width // W
             from PIL import ImageDraw
 

@@ -1,7 +1,6 @@
 """Drawing helpers: image panels with PNG downloads, the mask-unit grid overlay, plotly figures, the error boundary."""
 from __future__ import annotations
 
-import functools
 import io
 from contextlib import contextmanager
 
@@ -9,14 +8,15 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from mae_core import colours
 from mae_core.errors import MAEError
 
 DISPLAY_MIN = 256  # panels are upscaled (nearest) to at least this many pixels so small patches stay crisp
-# One colour direction for error everywhere: bright = high error (the per-patch map, the grid's error cells and its
-# MSE heatmap). Patches that are not scored (visible ones) are this light grey on every page.
-ERROR_SCALE = "Inferno"
-NOT_SCORED_RGB = (225, 225, 225)
-NOT_SCORED = "rgb(225,225,225)"
+# One colour direction for error everywhere (mae_core.colours): dark = low error, bright = high (the per-patch map,
+# the grid's error cells and its MSE heatmap). Patches that are not scored (visible ones) are light grey everywhere.
+ERROR_SCALE = colours.colorscale(colours.ERROR)
+NOT_SCORED_RGB = colours.NOT_SCORED_RGB
+NOT_SCORED = colours.css(NOT_SCORED_RGB)
 
 
 @contextmanager
@@ -155,7 +155,7 @@ def grid_montage(cells, pad: int = 4, target: int = 160) -> Image.Image:
     return out
 
 
-def heatmap(values: np.ndarray, *, title: str = "", colorscale: str = "Viridis", zlabel: str = "value",
+def heatmap(values: np.ndarray, *, title: str = "", colorscale=ERROR_SCALE, zlabel: str = "value",
             hover_extra: np.ndarray | None = None, height: int = 340, zmin=None, zmax=None, background=None,
             nan_colour: str | None = None):
     """A plotly heatmap of a (gh, gw) grid, row 0 at the top, square cells; NaN cells left blank (or drawn in
@@ -199,19 +199,10 @@ def csv_download(rows, filename: str, key: str, label: str = "Metrics (CSV)"):
                        icon=":material/download:")
 
 
-@functools.lru_cache(maxsize=16)
-def _lut(colorscale: str) -> np.ndarray:
-    """256 RGB steps of a plotly colour scale (read only; sampling it through plotly costs 10 ms per map)."""
-    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
-
-    lut = np.array([unlabel_rgb(c) for c in sample_colorscale(get_colorscale(colorscale), np.linspace(0, 1, 256))])
-    lut.setflags(write=False)
-    return lut
-
-
-def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: float | None = None,
+def colorize(values: np.ndarray, size=None, quantity: str = colours.ERROR, vmin: float | None = None,
              vmax: float | None = None) -> Image.Image:
-    """A (gh, gw) grid -> RGB PIL image through a plotly colour scale (NaN -> light grey), nearest-upscaled.
+    """A (gh, gw) grid -> RGB PIL image through the quantity's colour scale (mae_core.colours; NaN -> light grey),
+    nearest-upscaled: the same colours as the plotly charts of that quantity.
 
     vmin/vmax fix the colour range (to compare several maps); by default each map spans its own min..max."""
     v = np.asarray(values, dtype=np.float64)
@@ -221,7 +212,7 @@ def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: f
     hi = hi if vmax is None else float(vmax)
     v = np.clip(v, lo, hi)
     t = np.where(ok, (v - lo) / (hi - lo if hi > lo else 1.0), 0.0)
-    rgb = _lut(colorscale)[(t * 255).round().astype(int)]
+    rgb = colours.lut(quantity)[(t * 255).round().astype(int)]
     rgb[~ok] = NOT_SCORED_RGB
     img = Image.fromarray(rgb.astype(np.uint8))
     if size is not None:
@@ -231,7 +222,7 @@ def colorize(values: np.ndarray, size=None, colorscale: str = "Inferno", vmin: f
     return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
 
 
-def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorscale: str = "Inferno",
+def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, quantity: str = colours.ATTENTION,
             target: int = DISPLAY_MIN, marker: tuple | None = None, patch_size: int | None = None,
             clip_pct: float = 99.0) -> Image.Image:
     """A (gh, gw) map colour-coded and blended over the image (upscaled); NaN cells show the image only.
@@ -243,7 +234,7 @@ def overlay(image01: np.ndarray, values: np.ndarray, alpha: float = 0.6, colorsc
     s = base.width // W
     v = np.asarray(values, dtype=np.float64)
     vmax = float(np.nanpercentile(v, clip_pct)) if np.isfinite(v).any() else None
-    cmap = colorize(values, (H * s, W * s), colorscale, vmax=vmax)
+    cmap = colorize(values, (H * s, W * s), quantity, vmax=vmax)
     cmap = cmap.resize(base.size, Image.NEAREST)
     ok = np.isfinite(np.asarray(values, dtype=np.float64))
     a = np.kron(ok.astype(np.float32), np.ones((H * s // ok.shape[0], W * s // ok.shape[1]), np.float32))

@@ -9,7 +9,6 @@ inference slot.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile
@@ -18,27 +17,26 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mae_core import assets
+from mae_core import assets, settings
 from mae_core.errors import CheckpointError, ImageError, MAEError
 from mae_core.images import image_hash, load_image
 
-from .limits import LIMITER
+from .limits import LIMITER, MEMORY_BUDGET_MB
 
-MAX_CHECKPOINT_UPLOAD_MB = int(os.environ.get("MAE_MAX_CHECKPOINT_MB", "200"))  # default of checkpoint_limit_mb()
-MAX_IMAGE_UPLOAD_MB = int(os.environ.get("MAE_MAX_IMAGE_MB", "20"))
+MAX_IMAGE_UPLOAD_MB = settings.get("MAE_MAX_IMAGE_MB")
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "mae_explorer_uploads"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 UPLOAD_SUFFIXES = CHECKPOINT_SUFFIXES + (".zip",)  # .zip: a transformers model folder
 
 
 def checkpoint_limit_mb() -> float:
-    """The largest checkpoint upload this app accepts (MAE_MAX_CHECKPOINT_MB, read at call time; default 200).
-    Bigger uploads are refused with a message in the page. The browser itself refuses files over Streamlit's
-    server.maxUploadSize (upload_cap_mb) before sending them, so keep that above this limit."""
-    try:
-        return float(os.environ.get("MAE_MAX_CHECKPOINT_MB", MAX_CHECKPOINT_UPLOAD_MB))
-    except ValueError:
-        return float(MAX_CHECKPOINT_UPLOAD_MB)
+    """The largest checkpoint upload this app accepts: MAE_MAX_CHECKPOINT_MB (read at call time; a hosted demo sets
+    a lower cap, deploy/mae-explorer@.service) but never above Streamlit's server.maxUploadSize (upload_cap_mb, 2048
+    MB in .streamlit/config.toml), which is the default: locally a ViT-L checkpoint (about 1.3 GB) uploads. The
+    uploader states this number and the browser refuses bigger files with it."""
+    cap = float(upload_cap_mb())
+    limit = settings.get("MAE_MAX_CHECKPOINT_MB")
+    return cap if limit is None else min(cap, limit)
 
 
 def upload_cap_mb() -> int:
@@ -50,21 +48,13 @@ def upload_cap_mb() -> int:
 
 
 # ------------------------------------------------------------------ where things are
-def family_dir() -> Path:
-    """The embedded family's folder (MAE_CHECKPOINT_DIR read at call time, so tests can point it elsewhere)."""
-    return Path(os.environ.get("MAE_CHECKPOINT_DIR") or assets.ROOT / "checkpoints")
-
-
-def family() -> dict:
-    """name -> path of the embedded checkpoints present on disk, in the family's order (default first)."""
-    d = family_dir()
-    names = [assets.DEFAULT_NAME] + [n for n in assets.FAMILY if n != assets.DEFAULT_NAME]
-    return {n: d / f"{n}.safetensors" for n in names if (d / f"{n}.safetensors").is_file()}
+family_dir = assets.family_dir  # the embedded family: its one home is mae_core.assets, read at call time
+family = assets.family
 
 
 def local_paths_allowed() -> bool:
     """Reading server-side paths typed by the user; switch off on a shared server with MAE_ALLOW_LOCAL_PATHS=0."""
-    return os.environ.get("MAE_ALLOW_LOCAL_PATHS", "1").lower() not in ("0", "false", "no")
+    return settings.get("MAE_ALLOW_LOCAL_PATHS")
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -144,11 +134,10 @@ def _load(path: str, sha: str, target: str = "auto"):
         return retarget(model, info, target)
     try:
         # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
-        from mae_core.reconstruct import resolve_device
-
         from mae_core.fetch import heads_for
+        from mae_core.precision import resolve_device
 
-        model, info = load_checkpoint(path, device=resolve_device(os.environ.get("MAE_DEVICE", "auto")),
+        model, info = load_checkpoint(path, device=resolve_device(settings.get("MAE_DEVICE")),
                                       **heads_for(path))  # head counts a fetched checkpoint's receipt records
     except MAEError:
         raise
@@ -237,7 +226,7 @@ def scan(directory: str) -> tuple[list[str], list[tuple[str, str]]]:
     return [str(p) for p in s.found], [(str(p), why) for p, why in s.skipped]
 
 
-MAX_KEPT_UPLOADS = int(os.environ.get("MAE_MAX_KEPT_UPLOADS", "8"))
+MAX_KEPT_UPLOADS = settings.get("MAE_MAX_KEPT_UPLOADS")
 
 
 def _prune_uploads(keep: int, spare: Path | None = None) -> None:
@@ -262,7 +251,7 @@ def save_upload(data: bytes, name: str) -> Path:
     Only the size and the suffix are checked here; loading goes through mae_core.checkpoints (safetensors, or
     torch.load with weights_only=True), which never executes code from the file."""
     if not data:
-        raise CheckpointError("the uploaded checkpoint is empty")
+        raise CheckpointError(f"{_safe_name(name)} is empty (0 bytes)")
     limit = checkpoint_limit_mb()
     if len(data) > limit * 2**20:
         raise CheckpointError(f"{_safe_name(name)} is {len(data) / 2**20:,.0f} MB, over this server's "
@@ -270,7 +259,8 @@ def save_upload(data: bytes, name: str) -> Path:
                               f"models or the model library, or give a local path")
     safe = _safe_name(name)
     if not safe.lower().endswith(UPLOAD_SUFFIXES):
-        raise CheckpointError(f"{safe}: expected one of {', '.join(UPLOAD_SUFFIXES)}")
+        raise CheckpointError(f"{safe} is not a checkpoint file this app reads: expected one of "
+                              f"{', '.join(UPLOAD_SUFFIXES)}")
     sha = hashlib.sha256(data).hexdigest()
     folder = UPLOAD_DIR / sha[:16]
     _prune_uploads(keep=MAX_KEPT_UPLOADS - 1, spare=folder)
@@ -326,11 +316,13 @@ def prepared(model, image_size: int, patch_size: int):
 @st.cache_data(max_entries=96, show_spinner=False)
 def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
                    mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid: tuple | None = None,
-                   target: str = "auto", fit: str = "stretch"):
-    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, target, image hash, fit, configuration, seed).
+                   target: str = "auto", fit: str = "stretch", precision: str | None = None):
+    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, target, image hash, fit, configuration, seed,
+    precision).
 
     mask_grid: a user-drawn mask as a tuple of row tuples (1 = removed), or None for a random mask.
-    target: the checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad)."""
+    target: the checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad);
+    precision: auto | fp32 | tf32 | bf16 (None: the server's MAE_PRECISION, else auto)."""
     from mae_core.reconstruct import reconstruct
 
     model, _, _ = load(path, target)
@@ -338,16 +330,27 @@ def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, pat
     mask = np.asarray(mask_grid, dtype=np.float32) if mask_grid is not None else None
     with LIMITER.slot():
         return reconstruct(model, _img, mask=mask, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed,
-                           keep=keep, denorm=denorm, fit=fit)
+                           keep=keep, denorm=denorm, fit=fit, precision=_precision(precision))
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def attention(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int,
-              query: tuple | None, head_fusion: str, stack: str = "encoder", fit: str = "stretch"):
-    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction (fit included)."""
+              query: tuple | None, head_fusion: str, stack: str = "encoder", fit: str = "stretch",
+              precision: str | None = None):
+    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction (fit and precision
+    included). Its working memory is capped by MAE_MEMORY_BUDGET_MB (on a GPU a whole layer per block when it
+    fits)."""
     from mae_core.attention import analyze
 
     model, _, _ = load(path)
     model, _ = prepared(model, image_size, patch_size)
     with LIMITER.slot():
-        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion, fit=fit)
+        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion, fit=fit,
+                       precision=_precision(precision), budget_mb=MEMORY_BUDGET_MB)
+
+
+def _precision(precision: str | None) -> str:
+    """The asked precision, else the server's MAE_PRECISION (read at call time), else auto."""
+    from mae_core.precision import precision_from_env
+
+    return precision or precision_from_env()

@@ -20,6 +20,7 @@ _REMEMBER = "_remembered"
 _NOTICES = "_url_notices"
 _PUBLISHED = "_published_params"
 _URL_WINS = "_url_wins"
+_ANSWERED = "_input_answered"
 LINK = "link"  # query parameter that marks a link whose values must win over the session's
 
 
@@ -158,11 +159,28 @@ def begin() -> None:
     session's (see init)."""
     st.session_state[_PUBLISHED] = {}
     st.session_state["_input_errors"] = []
+    st.session_state[_NOTICES] = []  # a notice belongs to the run whose URL caused it, never to a later one
+    st.session_state[_ANSWERED] = False
     if st.query_params.get(LINK) is not None:
         st.session_state[_URL_WINS] = {k for k in st.query_params.keys() if k != LINK}
         del st.query_params[LINK]
     else:
         st.session_state.pop(_URL_WINS, None)  # only the run that follows the link
+
+
+def mark_answered() -> None:
+    """An input control has already told the user, in the main area, what it still needs (e.g. "press Download"),
+    so the page must not also ask them to choose (ui.pickers.require); reset at the start of every run."""
+    st.session_state[_ANSWERED] = True
+
+
+def answered() -> bool:
+    return bool(st.session_state.get(_ANSWERED))
+
+
+def add_notice(text: str) -> None:
+    """A URL value that could not be used, shown by the page's next show_notices() in this run."""
+    st.session_state.setdefault(_NOTICES, []).append(text)
 
 
 def link_params(values: dict) -> dict:
@@ -193,6 +211,13 @@ def publish(params) -> None:
             run[p.name] = p.dump(v)
             if st.query_params.get(p.name) != run[p.name]:
                 st.query_params[p.name] = run[p.name]
+
+
+def publish_value(name: str, text: str) -> None:
+    """Write a value the page computed (not a widget's, e.g. the painted mask) to the URL, kept by end()."""
+    st.session_state.setdefault(_PUBLISHED, {})[name] = text
+    if st.query_params.get(name) != text:
+        st.query_params[name] = text
 
 
 def end() -> None:

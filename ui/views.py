@@ -43,13 +43,14 @@ def _png(img) -> bytes:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
                          mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid, target: str, fit: str,
-                         label: str, img_label: str) -> ReconstructionView:
+                         label: str, img_label: str, precision: str | None = None) -> ReconstructionView:
     res = resources.reconstruction(path, sha, img_key, _img, image_size, patch_size, mask_unit, mask_ratio, seed,
-                                   keep, denorm, mask_grid, target=target, fit=fit)
+                                   keep, denorm, mask_grid, target=target, fit=fit, precision=precision)
     about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
              + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
-             f"units, {res.effective_ratio:.0%} removed, seed {seed}")
-    scores = f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB"
+             f"units, {res.effective_ratio:.0%} removed, seed {seed}, {res.precision}")
+    scores = (f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB" if np.isfinite(res.masked_mse) else
+              "nothing masked: no masked error to score")
     masked = render.grid_overlay(res.masked, patch_size, mask_unit)
 
     def panel(img, slide_title: str) -> Panel:
@@ -66,7 +67,7 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
         [res.original, masked, res.reconstruction, res.pasted],
         ["original", "masked", "reconstruction", "reconstruction + visible"]), f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
-    title = f"Per-patch MSE · {label} · {img_label} · masked MSE {res.masked_mse:.4f}"
+    title = f"Per-patch MSE · {label} · {img_label} · {scores.split(',')[0]}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
                                  zlabel="MSE", hover_extra=status, colorscale=render.ERROR_SCALE,
                                  nan_colour=render.NOT_SCORED, title=title)
@@ -81,7 +82,42 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
     return _reconstruction_view(str(ck.path), ck.sha, img_key, img, int(g.image_size), int(g.patch_size),
                                 int(g.mask_unit), float(g.mask_ratio), int(g.seed), str(g.keep), str(denorm),
                                 mask_grid, str(getattr(ck, "target", "auto")), str(fit), str(ck.label),
-                                str(img_label))
+                                str(img_label), str(getattr(ck, "precision", "fp32")))
+
+
+def _default_checkpoint():
+    """(Checkpoint, Geometry) of the default embedded checkpoint at the Reconstruction page's defaults, or None."""
+    from mae_core import assets
+
+    from . import pickers
+
+    fam = resources.family()
+    path = fam.get(assets.DEFAULT_NAME) or next(iter(fam.values()), None)
+    if path is None:
+        return None
+    model, info, sha = resources.load(path)
+    from . import precision
+
+    ck = pickers.Checkpoint(path=path, sha=sha, label=path.stem, source="embedded", model=model, info=info,
+                            precision=precision.resolve_precision(precision.param().default,
+                                                                  precision.device_of(model)))
+    d = {p.name: p.default for p in pickers.geometry_params(ck)}
+    return ck, pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
+
+
+def default_reconstruction() -> tuple | None:
+    """(Checkpoint, Geometry, ReconstructionView) of the Reconstruction page's default view (the default checkpoint
+    on the default demo image), built by the warm-up, or None when there is no embedded checkpoint to show."""
+    from mae_core import assets
+
+    got = _default_checkpoint()
+    if got is None:
+        return None
+    ck, g = got
+    if not ck.can_reconstruct or g.image_size % g.patch_size:
+        return None
+    img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
+    return ck, g, reconstruction(ck, img, img_key, assets.DEFAULT_IMAGE, g)
 
 
 def warm_defaults() -> None:
@@ -90,28 +126,21 @@ def warm_defaults() -> None:
     process): the first visitors of a fresh server then find them in the caches."""
     from mae_core import assets
 
-    from . import pickers
-
-    fam = resources.family()
-    path = fam.get(assets.DEFAULT_NAME) or next(iter(fam.values()), None)
-    if path is None:
+    got = _default_checkpoint()
+    if got is None:
         return
-    model, info, sha = resources.load(path)
-    ck = pickers.Checkpoint(path=path, sha=sha, label=path.stem, source="embedded", model=model, info=info)
-    d = {p.name: p.default for p in pickers.geometry_params(ck)}
-    g = pickers.Geometry(d["I"], d["p"], d["m"], d["r"], d["seed"], d["keep"])
+    ck, g = got
+    resources.inspect(ck.path)
+    default_reconstruction()
     img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
-    resources.inspect(path)
-    if ck.can_reconstruct and g.image_size % g.patch_size == 0:
-        reconstruction(ck, img, img_key, assets.DEFAULT_IMAGE, g)
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
-    resources.attention(str(path), sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
-                        fit="stretch")
+    resources.attention(str(ck.path), ck.sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
+                        fit="stretch", precision=ck.precision)
     from . import receptive
 
-    receptive.receptive_field(str(path), sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
+    receptive.receptive_field(str(ck.path), ck.sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
                               fit="stretch")
-    for other in fam.values():  # a class following links to the other members: no first-visitor model load
-        if other != path:
+    for other in resources.family().values():  # a class following links to the other members: no model load
+        if other != ck.path:
             resources.load(other)
             resources.inspect(other)

@@ -146,9 +146,6 @@ def _exercise_libraries() -> None:
     fig.update_yaxes(scaleanchor="x", autorange="reversed")
     fig.update_layout(height=300, legend=dict(orientation="h"), margin=dict(l=0, r=0, t=0, b=0))
     pio.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
-    from plotly.colors import get_colorscale, sample_colorscale
-
-    sample_colorscale(get_colorscale("Inferno"), [0.0, 1.0])
     df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, None]})
     dataframe_util.convert_anything_to_arrow_bytes(df)
     dataframe_util.convert_anything_to_arrow_bytes([{"metric": "x", "value": "1"}])
@@ -175,9 +172,9 @@ def _exercise_libraries() -> None:
 
     render.png_bytes(render.slide(render.montage([np.zeros((8, 8, 3))], ["x"]), "title", "subtitle"))
     # the Lesson's precomputed data (an .npz: zipfile and its codecs), into its cache
-    from ui import lesson
+    from ui import lesson_data
 
-    lesson.data()
+    lesson_data.data()
 
 
 def _default_model_and_views() -> None:

@@ -13,11 +13,11 @@ import textwrap
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .. import colours
 from .figures import AXIS_TITLES, _hover, _num, axis_ticks
 from .schema import HU_ET_AL_ARXIV
 
 NOT_FROM_HU = "not from Hu et al."
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _line_chart(go, grp, setting):
         pts = sorted(((_num(r["setting_value"]), r["value"], _hover(r) + (f"<br>caveat: {r['caveat'][:200]}"
                                                                            if r.get("caveat") else ""))
                       for r in rs), key=lambda t: t[0])
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = colours.series(i)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                                  name=met, line=dict(color=colour), marker=dict(size=9, color=colour),
                                  hovertext=[p[2] for p in pts], hoverinfo="text"))
@@ -114,7 +114,7 @@ def _bar_chart(go, grp, cols: int = 3):
     for i, met in enumerate(mets):
         rs = {r["setting_value"]: r for r in grp if r["metric"] == met}
         fig.add_trace(go.Bar(x=short, y=[rs[c]["value"] if c in rs else None for c in cats],
-                             marker_color=[_PALETTE[j % len(_PALETTE)] for j in range(len(cats))],
+                             marker_color=[colours.series(j) for j in range(len(cats))],
                              text=[f"{rs[c]['value']:g}" if c in rs else "" for c in cats], textposition="outside",
                              hovertext=[_hover(rs[c]) if c in rs else "" for c in cats], hoverinfo="text",
                              showlegend=False, cliponaxis=False), row=i // ncols + 1, col=i % ncols + 1)

@@ -11,13 +11,14 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .. import colours as app_colours
 from .schema import BASELINE, NOT_RECORDED, RELEASED_CONFIG
 
 DEFAULT_BASELINES = ("gaussian-fill",)  # what the measured charts show beside the checkpoints unless asked
 RESIZED_TAG = "(resized input)"  # in `series`: a checkpoint evaluated at an input size it was not trained on
-CHECKPOINT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-BASELINE_GREYS = ("#737373", "#a8a8a8", "#8c8c8c", "#c0c0c0")
-MIXED_LINE = "#222222"  # a line joining points of different checkpoints (e.g. the same 16-px mask cell)
+CHECKPOINT_COLOURS = tuple(app_colours.FAMILY.values()) + app_colours.EXTRA  # colours: mae_core.colours
+BASELINE_GREYS = app_colours.BASELINE_GREYS
+MIXED_LINE = app_colours.MIXED_LINE  # a line joining points of different checkpoints (e.g. the same 16-px mask cell)
 # x axes drawn in log scale (ticked at the values present)
 LOG_SETTINGS = ("L", "pretrain_epochs", "training compute (TFLOP, estimate)")
 AXIS_TITLES = {"L": "sequence length L", "mask_unit": "mask unit m (m\u00d7m patches)", "layer": "encoder layer",
@@ -159,11 +160,11 @@ def select_measured(rows, checkpoints=None, baselines=None, resized: bool = True
 
 
 def colour_map(rows) -> dict:
-    """model -> colour for a set of MEASURED rows: checkpoints distinct colours in name order (so a checkpoint keeps
-    its colour in every panel whatever else is picked, when given all rows), baselines shades of grey."""
+    """model -> colour for a set of MEASURED rows: each checkpoint its own colour (mae_core.colours.checkpoint, the
+    same on every page whatever else is picked), baselines shades of grey."""
     ck, bl = measured_choices(rows)
-    out = {m: CHECKPOINT_COLOURS[i % len(CHECKPOINT_COLOURS)] for i, m in enumerate(ck)}
-    out.update({m: BASELINE_GREYS[i % len(BASELINE_GREYS)] for i, m in enumerate(bl)})
+    out = dict(zip(ck, app_colours.checkpoints(ck)))
+    out.update({m: app_colours.baseline(i) for i, m in enumerate(bl)})
     return out
 
 
@@ -301,12 +302,13 @@ def _released_lines(fig, configs, setting, prow, pcol, log: bool = False) -> lis
         x = _num(c["setting_value"])
         if c["setting"] == setting and x is not None and (c["study"], x) not in drawn:
             drawn[(c["study"], x)] = x
-            fig.add_vline(x=x, line_dash="dot", line_color="firebrick", row=prow, col=pcol)
+            fig.add_vline(x=x, line_dash="dot", line_color=app_colours.RELEASED, row=prow, col=pcol)
             sub = fig.get_subplot(prow, pcol)
             fig.add_annotation(x=math.log10(x) if log and x > 0 else x, y=1, xref=sub.xaxis.plotly_name.replace(
                 "axis", ""), yref=sub.yaxis.plotly_name.replace("axis", "") + " domain", xanchor="right",
                 yanchor="top", textangle=-90, showarrow=False,  # along the line, inside the panel
-                text=f"{c['study']} released: {setting}={c['setting_value']}", font=dict(size=10, color="firebrick"))
+                text=f"{c['study']} released: {setting}={c['setting_value']}",
+                font=dict(size=10, color=app_colours.RELEASED))
     return list(drawn.values())
 
 

@@ -28,7 +28,7 @@ Shapes: D encoder width, Dd decoder width, p patch size, L = number of patches, 
 """
 from __future__ import annotations
 
-from .architecture import KNOWN_DECODERS, KNOWN_ENCODERS, LIMITS, arch_name, infer_config
+from .architecture import KNOWN_DECODERS, KNOWN_ENCODERS, LIMITS, arch_name, arch_words, infer_config
 from .cli import cli, format_info
 from .containers import WEIGHT_SUFFIXES, file_sha256, safe_torch_load
 from .info import (FORMAT_HF, FORMAT_LONGSEQ, FORMAT_MAE, FORMAT_OURS, FORMAT_SAFETENSORS, FORMAT_SIDECAR, KINDS,
@@ -43,7 +43,7 @@ __all__ = [
     "CheckpointInfo", "CheckpointScan", "FORMATS", "FORMAT_HF", "FORMAT_LONGSEQ", "FORMAT_MAE", "FORMAT_OURS",
     "FORMAT_SAFETENSORS", "FORMAT_SIDECAR", "HF_NAMINGS", "KINDS", "KNOWN_DECODERS", "KNOWN_ENCODERS", "LIMITS",
     "PROBE_NORM_BELOW", "PROBE_PIXELS_ABOVE", "ProbeEvidence", "TARGET_CHOICES", "TARGET_NORM", "TARGET_PIXELS",
-    "WEIGHT_SUFFIXES", "arch_name", "cli", "detect_hf_naming", "file_sha256", "find_checkpoints", "format_info",
+    "WEIGHT_SUFFIXES", "arch_name", "arch_words", "cli", "detect_hf_naming", "file_sha256", "find_checkpoints", "format_info",
     "hf_config_for", "infer_config", "inspect_checkpoint", "load_checkpoint", "probe_evidence", "probe_target",
     "retarget", "safe_torch_load", "scan_checkpoints", "target_for_choice", "target_statistic", "to_hf_state_dict",
 ]

@@ -175,6 +175,24 @@ def infer_config(shapes: dict, hints: dict | None = None) -> tuple[MAEConfig, li
         raise CheckpointError(f"inconsistent architecture: {e}") from None
 
 
+def arch_words(cfg: MAEConfig) -> str:
+    """The architecture in words for a newcomer: "encoder: ViT, 192 wide, 6 blocks, 3 heads, 8-px patches;
+    decoder: 128 wide, 2 blocks, 4 heads" (arch_name is the compact form)."""
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}" + ("" if k == 1 else "s")
+
+    known = KNOWN_ENCODERS.get((cfg.embed_dim, cfg.depth))
+    text = (f"encoder: {known[0] if known else 'ViT'}, {cfg.embed_dim} wide, {n(cfg.depth, 'block')}, "
+            f"{n(cfg.num_heads, 'head')}, {cfg.patch_size}-px patches")
+    if not cfg.has_decoder:
+        return text + "; no decoder"
+    text += (f"; decoder: {cfg.decoder_embed_dim} wide, {n(cfg.decoder_depth, 'block')}, "
+             f"{n(cfg.decoder_num_heads, 'head')}")
+    if cfg.decoder_downsampling > 1:
+        text += f", on a {cfg.decoder_downsampling}\u00d7 coarser grid"
+    return text
+
+
 def arch_name(cfg: MAEConfig) -> str:
     enc = KNOWN_ENCODERS.get((cfg.embed_dim, cfg.depth), (f"ViT-{cfg.embed_dim}d{cfg.depth}b",))[0]
     name = f"{enc}/{cfg.patch_size} ({cfg.num_heads} heads)"

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from .info import TARGET_CHOICES, CheckpointInfo
 from .loader import inspect_checkpoint
 
@@ -51,11 +51,9 @@ def cli(argv=None) -> int:
     a = ap.parse_args(argv)
     path = a.checkpoint
     if path is None:
-        try:
-            from ..assets import DEFAULT_CHECKPOINT
-        except ImportError:
-            raise CheckpointError("no checkpoint given and no embedded default available") from None
-        path = DEFAULT_CHECKPOINT
+        from ..assets import default_checkpoint
+
+        path = default_checkpoint()
     heads = [None, None]
     if a.heads:
         try:

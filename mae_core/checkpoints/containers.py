@@ -7,7 +7,6 @@ that came with them. Pickles are read only with ``torch.load(weights_only=True)`
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..digest import sha256_files
 from ..errors import CheckpointError
 
 MAX_JSON_BYTES = 4 * 2**20
@@ -180,10 +180,5 @@ def file_sha256(path) -> str:
     files = [path]
     if path.name.endswith(".index.json"):
         files += [path.parent / f for f in sorted(set((read_json(path, "index").get("weight_map") or {}).values()))]
-    h = hashlib.sha256()
-    for file in files:
-        with open(file, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return sha256_files(files)
 

@@ -63,6 +63,9 @@ def _plan(path, tensors: bool, heads: dict | None = None) -> _Plan:
     if heads:
         hints.update({k: v for k, v in heads.items() if v is not None})
     shapes = {k: shape_of(v) for k, v in sd.items()}
+    if "patch_embed.proj.weight" not in shapes:  # not a ViT at all: say so in the user's terms, not by key name
+        raise CheckpointError(f"{raw.source.name} is not an MAE checkpoint: it has no patch-embedding weights "
+                              f"({looks_like(list(origin.get(k, k) for k in sd))})")
     cfg, arch_notes = infer_config(shapes, hints)
     notes += arch_notes
     # --- encoder-only files may lack the final norm: identity LayerNorm, said out loud
@@ -120,6 +123,31 @@ def _plan(path, tensors: bool, heads: dict | None = None) -> _Plan:
                           config=cfg, n_params=n_params, training=jsonable(training), mask_unit=int(mask_unit),
                           notes=notes, can_reconstruct=cfg.has_decoder, sha256="", target_source=source)
     return _Plan(raw, sd, origin, cfg, info, fill_norm, target_known)
+
+
+# (substring of a weight name, what a file whose weights are so named looks like), first match wins
+_LOOKS_LIKE = (
+    ("word_embeddings", "a text model (BERT-style word embeddings)"),
+    ("token_embedding", "a text or CLIP-style model (token embeddings)"),
+    ("down_blocks", "a diffusion U-Net"),
+    ("layer1.", "a convolutional network such as a ResNet"),
+    ("features.", "a convolutional network (VGG/MobileNet-style 'features')"),
+    ("conv", "a convolutional network"),
+    ("lm_head", "a language model"),
+)
+
+
+def looks_like(keys) -> str:
+    """A short guess, from its weight names, at what a file that is not a ViT holds."""
+    keys = [str(k) for k in keys]
+    if not keys:
+        return "it holds no weights at all"
+    if len(keys) == 1:
+        return f"its only weight is {keys[0]}"
+    for needle, what in _LOOKS_LIKE:
+        if any(needle in k for k in keys):
+            return f"it looks like {what}; {len(keys):,} weights such as {_fmt_keys(keys, 3)}"
+    return f"its {len(keys):,} weights are named like {_fmt_keys(keys, 3)}"
 
 
 def _fmt_keys(keys, limit: int = 6) -> str:

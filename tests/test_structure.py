@@ -1,0 +1,107 @@
+"""The house's structure: no import cycle in mae_core and ui (function-level imports included), and the torch-free
+core stays torch-free."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("mae_core", "ui")
+
+
+def _modules() -> dict:
+    out = {}
+    for pkg in PACKAGES:
+        for p in (ROOT / pkg).rglob("*.py"):
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = p
+    return out
+
+
+def import_graph() -> dict:
+    """module -> the project modules it imports anywhere in its body (a name imported from a package counts as the
+    submodule when one exists, else as the package)."""
+    files = _modules()
+
+    def resolve(name):
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for mod, path in files.items():
+        here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                edges |= {resolve(a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else (node.module or "")
+                edges |= {resolve(f"{base}.{a.name}") if f"{base}.{a.name}" in files else resolve(base)
+                          for a in node.names}
+        graph[mod] = edges - {None, mod}
+    return graph
+
+
+def cycles(graph: dict) -> list:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_function_level_and_relative_imports():
+    g = import_graph()
+    assert "mae_core.settings" in g["mae_core.fetch"]  # `from . import settings`
+    assert "mae_core.checkpoints" in g["mae_core.reconstruct"] or "mae_core.checkpoints.loader" in \
+        g["mae_core.reconstruct"]
+
+
+def test_no_import_cycle_in_mae_core_and_ui():
+    assert cycles(import_graph()) == []
+
+
+TORCH_FREE = ["mae_core.settings", "mae_core.assets", "mae_core.digest", "mae_core.geometry", "mae_core.errors"]
+
+
+def test_the_light_core_imports_no_torch():
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in TORCH_FREE)
+            + "print(sorted(m for m in ('torch', 'streamlit', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
