@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import compiled
 from .errors import ConfigError
 from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
@@ -185,7 +186,8 @@ class ReconResult:
 
 def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: float = 0.75, seed: int = 0,
                 keep: str = "blocks", denorm: str = "visible", amp: str | None = None, fit: str = "stretch",
-                with_baselines: bool = True, precision: str | None = None) -> ReconResult:
+                with_baselines: bool = True, precision: str | None = None,
+                compile: bool | None = None) -> ReconResult:
     """Mask `image` and reconstruct it with `model` (already at the wanted image/patch size: see `prepare`).
 
     image: anything mae_core.images.load_image accepts; fitted to model.cfg.img_size as `fit` says ('stretch',
@@ -195,7 +197,9 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     labelled) or 'raw' (the normalised output shown as an image).
     precision: 'auto' | 'fp32' | 'tf32' | 'bf16' (None = auto: tf32 on CUDA, fp32 on CPU) for the model's forward;
     the prediction is taken to float32 before any loss-space arithmetic. ``amp`` (bf16 | fp16, CUDA only) is the
-    older switch, used when precision is None."""
+    older switch, used when precision is None.
+    compile: on CUDA, the forward through the model's cached torch.compile (CUDA graphs; mae_core.compiled); None =
+    MAE_COMPILE. Never on a CPU. The first call's compile time is in the notes."""
     cfg = model.cfg
     if not cfg.has_decoder:
         raise ConfigError("this checkpoint is encoder-only (no decoder weights): it cannot reconstruct; "
@@ -221,11 +225,19 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     else:
         precision = resolve_precision(precision, device)
         ctx = compute(device, precision)
-    with torch.inference_mode(), ctx:
-        pred = model(x, ids_keep, ids_restore)
+    compile_info = None
+    if compiled.wanted(device, compile) and hasattr(ctx, "precision"):  # the precision policy's context, not amp
+        with torch.inference_mode():
+            pred, compile_info = compiled.forward(model, x, ids_keep, ids_restore, ctx)
+    else:
+        with torch.inference_mode(), ctx:
+            pred = model(x, ids_keep, ids_restore)
     pred = pred.float()  # loss-space arithmetic (de-normalisation, errors) in float32 whatever the forward ran in
 
     notes = list(getattr(model, "approximations", ())) + image_notes(pil)
+    if compile_info is not None:
+        notes.append(f"compiled forward (CUDA graphs): first call {compile_info['first_call_s']:.1f} s"
+                     if compile_info["compiled"] else f"compiling failed, ran eager: {compile_info['fallback']}")
     if precision != "fp32":
         notes.append(f"the model ran in {precision} (its linear layers); the errors and the de-normalisation are "
                      f"computed in float32")
