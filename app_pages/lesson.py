@@ -372,6 +372,12 @@ from mae_core.geometry import estimate_flops, sequence_lengths  # noqa: E402
 from ui import lesson  # noqa: E402
 from ui import quotes, receptive, render  # noqa: E402
 
-current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"]))
-state.publish(params)
+@st.fragment
+def draw_step(current: Step):
+    """The step's live view: its own controls (seed, ratio, image...) rerun only this, not the page's frame."""
+    current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"]))
+    state.publish(params)
+
+
+draw_step(current)
 state.show_notices()
