@@ -1,4 +1,14 @@
-"""Load benchmark: N real Chromium sessions at once against a fresh dashboard server, as a class would open it.
+"""Load benchmark: N sessions at once against a fresh dashboard server, as a class would open it.
+
+    python scripts/load_bench.py --mode ws [--n 30] [--rounds 2] [--bursts 1] [--ckpts p8-m2,p16-m1,p8-m1] [--json FILE]
+
+The ws mode opens the sessions without a browser, over Streamlit's websocket protocol (scripts/st_client.py), each
+on its own Reconstruction settings, and checks every number shown against the library's own result for those
+settings (wrong numbers, and leaked ones: another session's). It prints p50 / p95 / max time to result, errors,
+the server's CPU per view and peak RSS, for a warm server (new settings, then cached ones) and for a burst on a
+freshly started server. docs/load-bench.md explains every figure.
+
+The browser mode (the default) uses real Chromium sessions:
 
     python scripts/load_bench.py [--n 1,4,8] [--rounds 4] [--server serve|plain|replicas:N] [--bursts 10]
                                  [--burst-size 8] [--burst-server plain] [--checkpoint-dir DIR] [--json FILE]

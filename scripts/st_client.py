@@ -56,6 +56,9 @@ class PageView:
     t_title: float | None = None
     t_result: float | None = None  # the first time `result_label` was shown as a metric
     t_finished: float | None = None  # the script run completed (media fetched too)
+    widgets: dict = field(default_factory=dict)  # label -> (widget id, fragment id or "") of number inputs
+    fragment_ids: set = field(default_factory=set)  # fragments that drew something in this run
+    after: list = field(default_factory=list)  # PageViews of the runs that `changes` triggered, in order
 
     @property
     def ok(self) -> bool:
@@ -90,14 +93,20 @@ def xsrf_cookie(base_url: str, link: str = "/", timeout: float = 30.0) -> str | 
     return token
 
 
-def rerun_message(page: str, query: str) -> bytes:
-    """The BackMsg the frontend sends when a page opens: rerun the script for this page and query string."""
+def rerun_message(page: str, query: str, widget: tuple | None = None, fragment_id: str = "") -> bytes:
+    """The BackMsg the frontend sends when a page opens: rerun the script for this page and query string; with
+    widget=(id, int value), the one it sends when a number input changes (fragment_id: rerun only that fragment)."""
     msg = BackMsg()
     cs = msg.rerun_script
     cs.query_string = query
     cs.page_name = page
     cs.page_script_hash = ""
     cs.widget_states.SetInParent()
+    if widget is not None:
+        w = cs.widget_states.widgets.add()
+        w.id, w.int_value = widget[0], int(widget[1])
+    if fragment_id:
+        cs.fragment_id = fragment_id
     cs.context_info.url = ""
     return msg.SerializeToString()
 
@@ -115,19 +124,71 @@ def _text_of(el) -> tuple[str, str | None]:
     return kind, None
 
 
+async def _read_run(ws, v: PageView, t0: float, result_label, fetch, media: list) -> None:
+    """Read ForwardMsgs into `v` until the script run (or fragment run) has finished."""
+    while True:
+        data = await ws.recv()
+        v.received_bytes += len(data)
+        msg = ForwardMsg()
+        msg.ParseFromString(data)
+        kind = msg.WhichOneof("type")
+        now = time.perf_counter() - t0
+        if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            if msg.delta.fragment_id:
+                v.fragment_ids.add(msg.delta.fragment_id)
+            el = msg.delta.new_element
+            what, text = _text_of(el)
+            if what == "heading" and v.title is None and el.heading.tag == "h1":
+                v.title, v.t_title = text, now
+            elif what == "markdown":
+                v.captions.append(text)
+            elif what == "alert" and el.alert.format == Alert.ERROR:
+                v.errors.append(text)
+            elif what == "exception":
+                v.exceptions.append(text)
+            elif what == "metric":
+                v.metrics[el.metric.label] = el.metric.body
+                if result_label is not None and el.metric.label == result_label and v.t_result is None:
+                    v.t_result = now
+            elif what == "number_input":
+                v.widgets[el.number_input.label] = (el.number_input.id, msg.delta.fragment_id)
+            elif what == "imgs":
+                for im in el.imgs.imgs:
+                    v.images += 1
+                    if fetch is not None and im.url.startswith("/"):
+                        media.append(asyncio.create_task(fetch(im.url, v)))
+        elif kind == "page_info_changed":
+            v.query_string = msg.page_info_changed.query_string
+        elif kind == "page_not_found":
+            v.problems.append(f"page not found: {msg.page_not_found.page_name!r}")
+        elif kind == "ref_hash":
+            v.problems.append("the server sent a cached-message reference to a client with no cache")
+        elif kind == "script_finished":
+            status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+            v.finished.append(status)
+            if status == "FINISHED_WITH_COMPILE_ERROR":
+                v.problems.append("the script did not compile")
+                return
+            if status in ("FINISHED_SUCCESSFULLY", "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"):
+                return
+
+
 async def open_page(base_url: str, link: str, timeout_s: float = 120.0, result_label: str | None = None,
-                    fetch_media: bool = True, t0: float | None = None) -> PageView:
-    """Open `link` as a new visitor and follow the script run to its end; never raises for what the server does
-    (transport failures, timeouts and protocol surprises go to PageView.problems)."""
+                    fetch_media: bool = True, t0: float | None = None, changes=()) -> PageView:
+    """Open `link` as a new visitor and follow the script run to its end; then make each of `changes`, (number
+    input label, new value), as the frontend sends it (only that widget's new state, and its fragment's id when it
+    is drawn in one), each run read into a PageView in `.after`. Never raises for what the server does (transport
+    failures, timeouts and protocol surprises go to PageView.problems)."""
     v = PageView(link=link)
     t0 = time.perf_counter() if t0 is None else t0
     base = base_url.rstrip("/")
     page, query = split_link(link)
     media: list[asyncio.Task] = []
+    cookie = None
 
-    async def fetch(url: str, cookie: str | None):
+    async def fetch(url: str, into: PageView):
         body, _ = await asyncio.to_thread(_get, urllib.parse.urljoin(base + "/", url.lstrip("/")), cookie)
-        v.media_bytes += len(body)
+        into.media_bytes += len(body)
 
     try:
         async with asyncio.timeout(timeout_s):
@@ -140,50 +201,24 @@ async def open_page(base_url: str, link: str, timeout_s: float = 120.0, result_l
                                compression=None, open_timeout=timeout_s) as ws:
                 v.t_connected = time.perf_counter() - t0
                 await ws.send(rerun_message(page, query))
-                while True:
-                    data = await ws.recv()
-                    v.received_bytes += len(data)
-                    msg = ForwardMsg()
-                    msg.ParseFromString(data)
-                    kind = msg.WhichOneof("type")
-                    now = time.perf_counter() - t0
-                    if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                        el = msg.delta.new_element
-                        what, text = _text_of(el)
-                        if what == "heading" and v.title is None and el.heading.tag == "h1":
-                            v.title, v.t_title = text, now
-                        elif what == "markdown":
-                            v.captions.append(text)
-                        elif what == "alert" and el.alert.format == Alert.ERROR:
-                            v.errors.append(text)
-                        elif what == "exception":
-                            v.exceptions.append(text)
-                        elif what == "metric":
-                            v.metrics[el.metric.label] = el.metric.body
-                            if result_label is not None and el.metric.label == result_label and v.t_result is None:
-                                v.t_result = now
-                        elif what == "imgs":
-                            for im in el.imgs.imgs:
-                                v.images += 1
-                                if fetch_media and im.url.startswith("/"):
-                                    media.append(asyncio.create_task(fetch(im.url, cookie)))
-                    elif kind == "page_info_changed":
-                        v.query_string = msg.page_info_changed.query_string
-                    elif kind == "page_not_found":
-                        v.problems.append(f"page not found: {msg.page_not_found.page_name!r}")
-                    elif kind == "ref_hash":
-                        v.problems.append("the server sent a cached-message reference to a client with no cache")
-                    elif kind == "script_finished":
-                        status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
-                        v.finished.append(status)
-                        if status == "FINISHED_WITH_COMPILE_ERROR":
-                            v.problems.append("the script did not compile")
-                            break
-                        if status == "FINISHED_SUCCESSFULLY":
-                            break
+                await _read_run(ws, v, t0, result_label, fetch if fetch_media else None, media)
                 if media:
                     await asyncio.gather(*media)
                 v.t_finished = time.perf_counter() - t0
+                last, known = v, dict(v.widgets)  # widgets drawn so far (a fragment run redraws only its own)
+                for label, value in changes:
+                    if label not in known:
+                        v.problems.append(f"no number input {label!r} on the page")
+                        break
+                    wid, fid = known[label]
+                    nxt = PageView(link=link, query_string=last.query_string)
+                    t1 = time.perf_counter()
+                    await ws.send(rerun_message(page, last.query_string or query, (wid, value), fid))
+                    await _read_run(ws, nxt, t1, result_label, None, media)
+                    nxt.t_finished = time.perf_counter() - t1
+                    v.after.append(nxt)
+                    last = nxt
+                    known.update(nxt.widgets)
     except TimeoutError:
         v.problems.append(f"no end of run within {timeout_s:.0f} s")
     except Exception as e:  # connection refused or dropped, HTTP errors: reported, not raised

@@ -69,3 +69,28 @@ def test_the_check_tells_wrong_from_leaked_numbers():
     off = dict(expected[a], **{"masked MSE": "0.1001"})
     wrong = bench.check([view(a, off)], [a], {a: expected[a]})
     assert (wrong[0].wrong, wrong[0].leaked) == (True, False)
+
+
+def test_a_new_seed_reruns_only_the_result_and_keeps_the_link(family_dir):
+    """On Reconstruction the seed is drawn in a fragment: a new seed, sent as the frontend sends it, reruns that
+    fragment only (no page title, no checkpoint picker sent again), shows the library's numbers for the new seed,
+    and the published URL carries it."""
+    lib = bench.Library(family_dir)
+    s0 = bench.ws_settings(1, lib, ["p8-m2"], seed0=60)[0]
+    s1 = bench.Setting(s0.ckpt, s0.img, s0.image_size, s0.patch_size, s0.mask_unit, s0.ratio, 61)
+    expected = {s: lib.shown(s) for s in (s0, s1)}
+    assert expected[s0] != expected[s1]
+    with bench.shot.server({"MAE_CHECKPOINT_DIR": str(family_dir)}, log_name="st-client-fragment.log") as url:
+        v = asyncio.run(client.open_page(url, s0.link, timeout_s=240, result_label="masked MSE",
+                                         changes=[("Seed", 61)]))
+    assert v.ok, (v.problems, v.errors, v.exceptions)
+    assert not bench.check([v], [s0], expected)[0].wrong
+    wid, fragment = v.widgets["Seed"]
+    assert fragment and fragment in v.fragment_ids  # the seed is drawn inside a fragment
+    (after,) = v.after
+    assert not (after.problems or after.errors or after.exceptions), after.problems
+    assert after.finished == ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
+    assert after.title is None and "Image size I" not in after.widgets  # the frame and I, p were not redrawn
+    assert after.widgets["Seed"] == (wid, fragment)
+    assert not bench.check([after], [s1], expected)[0].wrong
+    assert "seed=61" in after.query_string and f"ckpt={s0.ckpt}" in after.query_string
