@@ -544,7 +544,8 @@ def ws_main(a, env: dict) -> int:
                            "sessions": [{"link": c.setting.link, "wrong": c.wrong, "leaked": c.leaked,
                                          "note": c.note, **asdict(c.view)} for c in r["checked"]]})
     if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
+        Path(a.json).write_text(json.dumps(report, indent=1, default=lambda o: sorted(o) if isinstance(o, set)
+                                           else str(o)))
     return 1 if bad else 0
 
 
