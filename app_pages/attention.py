@@ -260,8 +260,9 @@ def analysis_view():
         if series:
             img_tag = img_label if mad_over == "image" else f"{n_set}_photos"
             models = [s_.label for s_ in series]
-            fig = receptive.mad_figure(series, mad_unit, title=f"Mean attention distance per head · {' vs '.join(models)}"
-                                       " · " + (img_label if mad_over == "image" else f"mean over {n_set} photos"))
+            over = img_label if mad_over == "image" else f"mean over {n_set} photos"
+            fig = receptive.mad_figure(series, mad_unit,
+                                       title=f"Mean attention distance per head · {' vs '.join(models)} · {over}")
             st.plotly_chart(fig, key="mad_scatter", config=render.plotly_config("_".join(["mad"] + models + [img_tag])))
             ref_txt = "; ".join(f"{s_.label}: {s_.uniform_px:.1f} px = {s_.uniform_px / s_.width:.3f} of the width"
                                 for s_ in series)
@@ -282,12 +283,12 @@ def analysis_view():
     if results and erf_over != "off":
         st.subheader("Effective receptive field (gradient)")
         st.caption("For the query patch's token after each encoder layer: how strongly each input pixel moves it, "
-                   "|∂ token / ∂ pixel| summed over the token's features and the colour channels (Luo et al. 2016), "
-                   "normalised per image and averaged"
+                   "|∂ token / ∂ pixel| summed over the token's features and the colour channels (Luo et al. "
+                   "2016), normalised per image and averaged"
                    + ("" if erf_over == "image" else f" over the {n_set} photos")
-                   + ". The lines give the radius around the patch centre that holds 50 % (dashed) and 90 % (solid) "
-                   "of that mass; the references are the patch itself (dotted) and the whole image with the mass spread "
-                   "evenly (grey). Move the query to pick another token.")
+                   + ". The lines give the radius around the patch centre that holds 50 % (dashed) and 90 % "
+                   "(solid) of that mass; the references are the patch itself (dotted) and the whole image with the "
+                   "mass spread evenly (grey). Move the query to pick another token.")
         erf_series, erf_csv, erf_maps = [], [], []
         images = ({img_label: (img, img_hash)} if erf_over == "image"
                   else {n: resources.demo_image(n) for n in image_set})
@@ -301,8 +302,9 @@ def analysis_view():
         if erf_series:
             models = [s_.label for s_ in erf_series]
             tag = img_label if erf_over == "image" else f"{n_set}_photos"
-            st.plotly_chart(receptive.erf_figure(erf_series, title=f"Effective receptive field · {' vs '.join(models)} · "
-                                                 + (img_label if erf_over == "image" else f"mean over {n_set} photos")),
+            over = img_label if erf_over == "image" else f"mean over {n_set} photos"
+            st.plotly_chart(receptive.erf_figure(erf_series,
+                                                 title=f"Effective receptive field · {' vs '.join(models)} · {over}"),
                             key="erf_radius", config=render.plotly_config("_".join(["erf"] + models + [tag])))
             for k, (label, erf) in enumerate(erf_maps):
                 ims = receptive.erf_map_images(erf, None if erf_over == "set" else fit_image(img, erf.img_size, fit)[0])

@@ -3,11 +3,11 @@
     python scripts/profile_views.py [--pages reconstruction,attention] [--top 20] [--views 3] [--checkpoint-dir DIR]
 
 For each page: a warm server (`python -m ui.serve`) is opened by one session (its results are then cached), then
-by `--views` new sessions, one after another (reconstruction_new: each on a new seed, so each computes), over Streamlit's websocket protocol (scripts/st_client.py). It prints
-the server process's CPU seconds per warm view (from /proc, no profiler running), then, on a second server whose
-script runs are profiled (cProfile around each script run, in the script thread: the page code, Streamlit's
-element marshalling, the post-run garbage collection), the top entries of one warm view by own time and by
-cumulative time. The websocket sending (the server's event loop) is in the /proc figure, not in the profile.
+by `--views` new sessions, one after another (reconstruction_new: each on a new seed, so each computes), over
+Streamlit's websocket protocol (scripts/st_client.py). It prints the server process's CPU seconds per warm view
+(from /proc, no profiler running), then, on a second server whose script runs are profiled (cProfile around each
+script run, in the script thread: the page code, Streamlit's element marshalling and its post-run work), the top
+entries of one warm view by own time and by cumulative time. The websocket sending (the server's event loop) is in the /proc figure, not in the profile.
 A benchmark that prints, not a test.
 """
 from __future__ import annotations

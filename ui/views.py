@@ -65,7 +65,8 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
     }
     montage = render.Deferred(lambda: render.slide_png(render.montage(
         [res.original, masked, res.reconstruction, res.pasted],
-        ["original", "masked", "reconstruction", "reconstruction + visible"]), f"MAE reconstruction · {scores}", about))
+        ["original", "masked", "reconstruction", "reconstruction + visible"]),
+        f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
     title = f"Per-patch MSE · {label} · {img_label} · {scores.split(',')[0]}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
