@@ -7,22 +7,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import gate, state, warmup
+from ui import gate, pages, state, warmup
 
 # The tab icon ships with the app (inlined as a data: URL): a Material icon here would be fetched from a font CDN.
 ICON = Path(__file__).parent / "assets" / "icon.svg"
 st.set_page_config(page_title="Long-sequence MAE explorer", page_icon=str(ICON), layout="wide")
 
 # URL paths come from the file names (/reconstruction, /sequence_grid, ...): a link opens that page directly.
-PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/lesson.py", title="Lesson: the paper in 8 steps", icon=":material/school:"),
-    st.Page("app_pages/reconstruction.py", title="Reconstruction", icon=":material/image:"),
-    st.Page("app_pages/sequence_grid.py", title="Sequence length × mask unit", icon=":material/grid_view:"),
-    st.Page("app_pages/attention.py", title="Attention & receptive field", icon=":material/visibility:"),
-    st.Page("app_pages/ablations.py", title="Ablation curves", icon=":material/show_chart:"),
-    st.Page("app_pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:"),
-]
+PAGES = [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in pages.PAGES]  # ui/pages.py
 # The page is resolved before the gate, so a shared link keeps its page and its settings (nothing touches the query
 # parameters before the page runs) through the password form; the menu stays hidden until the password is given.
 page = st.navigation(PAGES, position="sidebar" if gate.passed() else "hidden")

@@ -57,9 +57,9 @@ st.markdown(
 
 from mae_core import assets  # noqa: E402  (after the intro on purpose)
 from mae_core.errors import MAEError
-from mae_core.geometry import estimate_flops, sequence_lengths
+from mae_core import architectures, cost
 from mae_core.masking import make_mask
-from ui import limits, pickers, resources, state
+from ui import limits, pages, pickers, resources, state
 from ui.render import guard, tiles
 from ui.state import Param
 
@@ -68,25 +68,15 @@ picture(picture_slot)
 # The default embedded checkpoint sets the calculator's starting point (its native I, p and training m) and the
 # "embedded tiny" architecture; the shipped family's values are the fallback when it is not on disk.
 NATIVE = {"I": 128, "p": 8, "m": 2}
-EMBEDDED = dict(embed_dim=192, depth=6, num_heads=3, dec_dim=128, dec_depth=2, dec_heads=4)
 _default = resources.family().get(assets.DEFAULT_NAME)
 if _default is not None:
     try:
         _info = resources.inspect(_default)
         _c = _info.config
         NATIVE = {"I": int(_c.img_size[0]), "p": int(_c.patch_size), "m": int(_info.mask_unit or 1)}
-        EMBEDDED = dict(embed_dim=_c.embed_dim, depth=_c.depth, num_heads=_c.num_heads,
-                        dec_dim=_c.decoder_embed_dim, dec_depth=_c.decoder_depth, dec_heads=_c.decoder_num_heads,
-                        mlp=_c.mlp_ratio, dec_mlp=_c.dec_mlp_ratio)
     except MAEError:
         pass
-# Encoder (D, depth, heads) + decoder (D, depth, heads), MAE's defaults (facebookresearch/mae models_mae.py).
-ARCHS = {
-    "embedded tiny": EMBEDDED,
-    "ViT-B": dict(embed_dim=768, depth=12, num_heads=12, dec_dim=512, dec_depth=8, dec_heads=16),
-    "ViT-L": dict(embed_dim=1024, depth=24, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
-    "ViT-H": dict(embed_dim=1280, depth=32, num_heads=16, dec_dim=512, dec_depth=8, dec_heads=16),
-}
+ARCHS = architectures.calculator_choices()  # name -> MAEConfig: the embedded one, then ViT-B/L/H
 
 # ------------------------------------------------------------------ sidebar: calculator settings
 sb = st.sidebar
@@ -111,19 +101,14 @@ state.show_notices()  # after the controls are seeded: a value from the link tha
 
 # ------------------------------------------------------------------ calculator
 st.header("Calculator", divider="gray")
-a = ARCHS[arch_name]
+base = ARCHS[arch_name]
 with guard():
-    mask = make_mask(sequence_lengths(int(I), int(p)).grid, int(m), float(r), seed=0, keep="blocks")
-    lens = sequence_lengths(int(I), int(p), n_keep=mask.n_keep)
-    mlp, dec_mlp = a.get("mlp", 4.0), a.get("dec_mlp", a.get("mlp", 4.0))  # MLP ratios (MAE's: 4 and 4)
-    fl = estimate_flops(int(I), int(p), lens.Le, a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"], mlp,
-                        decoder_mlp_ratio=dec_mlp)
-    n_params = limits.param_count(a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"], int(p), mlp,
-                                  dec_mlp_ratio=dec_mlp)
-    mem = limits.estimate_memory(L=lens.L, Le=lens.Le, Ld=lens.Ld, embed_dim=a["embed_dim"], depth=a["depth"],
-                                 num_heads=a["num_heads"], dec_dim=a["dec_dim"], dec_depth=a["dec_depth"],
-                                 dec_heads=a["dec_heads"], n_params=n_params, mlp_ratio=mlp,
-                                 dec_mlp_ratio=dec_mlp)
+    cfg = base.replace(img_size=(int(I), int(I)), patch_size=int(p))
+    mask = make_mask(cfg.grid, int(m), float(r), seed=0, keep="blocks")
+    lens = cost.lengths(cfg, n_keep=mask.n_keep)
+    fl = cost.flops(cfg, lens.Le)
+    n_params = cost.params(cfg)
+    mem = cost.estimate_for_config(cfg, lens.L, lens.Le, lens.Ld)
     gh, gw = lens.grid
     with tiles(gap="large"):  # tiles sized to their values and labels: they wrap, never truncate
         st.metric("Sequence length L = (I/p)²", f"{lens.L:,}", help=f"{gh} × {gw} patches", width="content")
@@ -140,30 +125,30 @@ with guard():
                   help=f"inference, batch 1, float32; budget on this server: {limits.MEMORY_BUDGET_MB:,} MB")
     with st.expander("How these are computed"):
         st.markdown(
-            "**FLOPs** (`mae_core.geometry.estimate_flops`): forward pass of one image, 2 × multiply-adds of the "
+            "**FLOPs** (`mae_core.cost.flops`): forward pass of one image, 2 × multiply-adds of the "
             "linear layers and attention matmuls (norms, softmax, GELU ignored). Per block on N tokens of width "
             "D: 4ND² (q, k, v, projection) + 2·mlp_ratio·ND² (MLP) + 2N²D (scores and weighted sum). Encoder on "
-            "Le+1 tokens, decoder on L+1.\n\n**Memory** (`ui.limits.estimate_memory`): " + limits.FORMULA)
+            "Le+1 tokens, decoder on L+1.\n\n**Memory** (`mae_core.cost.estimate_memory`): " + cost.FORMULA)
         st.dataframe([
             {"part": "weights", "MB": mem.weights / 2**20, "formula": f"{n_params:,} params × 4 B"},
             {"part": "encoder attention matrix (1 layer)", "MB": mem.encoder_attention / 2**20,
-             "formula": f"{a['num_heads']} heads × {lens.Le + 1}² × 4 B"},
+             "formula": f"{cfg.num_heads} heads × {lens.Le + 1}² × 4 B"},
             {"part": "encoder block activations", "MB": mem.encoder_activations / 2**20,
-             "formula": f"{lens.Le + 1} × {a['embed_dim']} × {6 + 2 * mlp:g} × 4 B"},
+             "formula": f"{lens.Le + 1} × {cfg.embed_dim} × {6 + 2 * cfg.mlp_ratio:g} × 4 B"},
             {"part": "decoder attention matrix (1 layer)", "MB": mem.decoder_attention / 2**20,
-             "formula": f"{a['dec_heads']} heads × {lens.Ld + 1}² × 4 B"},
+             "formula": f"{cfg.decoder_num_heads} heads × {lens.Ld + 1}² × 4 B"},
             {"part": "decoder block activations", "MB": mem.decoder_activations / 2**20,
-             "formula": f"{lens.Ld + 1} × {a['dec_dim']} × {6 + 2 * dec_mlp:g} × 4 B"},
+             "formula": f"{lens.Ld + 1} × {cfg.decoder_embed_dim} × {6 + 2 * cfg.dec_mlp_ratio:g} × 4 B"},
         ], hide_index=True, column_config={"MB": st.column_config.NumberColumn(format="%.2f")})
 
     st.subheader("The same architecture at the papers' settings")
     rows = []
     for name, (I_, p_, m_) in {**pickers.PRESETS, "current settings": (int(I), int(p), int(m))}.items():
         try:
-            mk = make_mask(sequence_lengths(I_, p_).grid, m_, float(r), 0)
-            ln = sequence_lengths(I_, p_, n_keep=mk.n_keep)
-            f = estimate_flops(I_, p_, ln.Le, a["embed_dim"], a["depth"], a["dec_dim"], a["dec_depth"], mlp,
-                               decoder_mlp_ratio=dec_mlp)
+            c_ = base.replace(img_size=(I_, I_), patch_size=p_)
+            mk = make_mask(c_.grid, m_, float(r), 0)
+            ln = cost.lengths(c_, n_keep=mk.n_keep)
+            f = cost.flops(c_, ln.Le)
             rows.append({"setting": name, "I": I_, "p": p_, "m": m_, "mask px": m_ * p_, "L": ln.L, "Le": ln.Le,
                          "encoder GFLOPs": round(f.encoder / 1e9, 2), "total GFLOPs": round(f.total / 1e9, 2),
                          "× original MAE encoder": None})
@@ -180,21 +165,7 @@ with guard():
 
 # ------------------------------------------------------------------ links
 st.header("Explore", divider="gray")
-links = [
-    ("app_pages/lesson.py", "Lesson: the paper in 8 steps", ":material/school:",
-     "For a class: patches and L, how MAE masks, what a mask unit changes, the evidence, the receptive field."),
-    ("app_pages/reconstruction.py", "Reconstruction", ":material/image:",
-     "Mask an image with any I, p, m, r and seed; see the four MAE panels, the per-patch error and baselines."),
-    ("app_pages/sequence_grid.py", "Sequence length × mask unit", ":material/grid_view:",
-     "The paper's question on one image: trained p16-m1 vs p8-m2 vs p4-m4 (L = 64, 256, 1024), same mask."),
-    ("app_pages/attention.py", "Attention & receptive field", ":material/visibility:",
-     "Per-head attention maps, rollout, mean attention distance against uniform attention, and the gradient "
-     "effective receptive field, at two sequence lengths."),
-    ("app_pages/ablations.py", "Ablation curves", ":material/show_chart:",
-     "Published MAE / long-seq MAE numbers with sources, our measured sweeps, and your own CSV."),
-    ("app_pages/checkpoints.py", "Checkpoints", ":material/inventory_2:",
-     "What each checkpoint is, how it was trained, and what it can and cannot show."),
-]
+links = [(p.file, p.title, p.icon, p.blurb) for p in pages.PAGES if not p.default]  # ui/pages.py
 cols = st.columns(3)
 for i, (path, title, icon, text) in enumerate(links):
     with cols[i % 3].container(border=True):

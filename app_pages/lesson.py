@@ -32,7 +32,7 @@ class Step:
 
 
 # The draw functions use the modules imported after the first paint (np, ab, lesson, quotes, receptive, render,
-# estimate_flops, sequence_lengths): they run only after that import.
+# architectures, cost): they run only after that import.
 def link(page: str, values: dict, label: str, icon: str = ":material/open_in_new:"):
     st.page_link(page, label=label, icon=icon, query_params=state.link_params(values))
 
@@ -67,18 +67,19 @@ def draw_patches(v: View):
 
 def draw_lengths(v: View):
     rr = st.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="lr")
-    a = lesson.architecture()
+    a = architectures.embedded()
     rows = []
     for name, p_ in (("p16-m1", 16), ("p8-m2", 8), ("p4-m4", 4)):
-        lens = sequence_lengths(128, p_, mask_ratio=rr)
-        fl = estimate_flops(128, p_, lens.Le, a["embed_dim"], a["depth"], a["decoder_embed_dim"], a["decoder_depth"])
+        cfg = a.replace(img_size=(128, 128), patch_size=p_)
+        lens = cost.lengths(cfg, mask_ratio=rr)
+        fl = cost.flops(cfg, lens.Le)
         rows.append(dict(name=f"{name} (L={lens.L:,})", L=lens.L, Le=lens.Le, Ld=lens.Ld, enc=fl.encoder / 1e9,
                          dec=fl.decoder / 1e9))
     st.plotly_chart(lesson.cost_figure(rows, f"Tokens and cost at r = {rr:.2f} · embedded architecture (encoder "
-                                        f"{a['embed_dim']} wide × {a['depth']} blocks, decoder "
-                                        f"{a['decoder_embed_dim']} × {a['decoder_depth']})"), key="lesson_cost",
+                                        f"{a.embed_dim} wide × {a.depth} blocks, decoder "
+                                        f"{a.decoder_embed_dim} × {a.decoder_depth})"), key="lesson_cost",
                     config=render.plotly_config(f"lesson_cost_r{rr:.2f}"))
-    st.caption("GFLOPs: mae_core.geometry.estimate_flops, the forward pass of one image (2 × multiply-adds of the "
+    st.caption("GFLOPs: mae_core.cost.flops, the forward pass of one image (2 × multiply-adds of the "
                "linear layers and attention). The narrow decoder runs on all L tokens, so its share grows with L: "
                "decoder / encoder = " + ", ".join(f"{r_['dec'] / r_['enc']:.2f} at L = {r_['L']:,}" for r_ in rows)
                + ".")
@@ -368,7 +369,7 @@ st.markdown(current.text)  # drawn before anything heavy is imported: the first 
 import numpy as np  # noqa: E402
 
 from mae_core import ablations as ab  # noqa: E402
-from mae_core.geometry import estimate_flops, sequence_lengths  # noqa: E402
+from mae_core import architectures, cost  # noqa: E402
 from ui import lesson  # noqa: E402
 from ui import quotes, receptive, render  # noqa: E402
 

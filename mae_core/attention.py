@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .cost import ROLLOUT_STORE_BYTES
 from .errors import ConfigError
 from .geometry import patch_centers, uniform_mad
 from .masking import Mask, full_mask, make_mask, mask_from_array
@@ -223,7 +224,6 @@ def attention_rollout(attentions: Sequence, head_fusion: str = "mean") -> torch.
 
 
 # ---------------------------------------------------------------------------------------------- one analysed block
-ROLLOUT_STORE_BYTES = 256 * 2**20  # head-fused rollout matrices kept up to this size; beyond it they are recomputed
 
 
 def _check_block(blk) -> None:
@@ -330,16 +330,6 @@ def _analysed_block(blk, x: torch.Tensor, reducer, chunk: int, *, finish: bool):
     if not finish:
         return None, h
     return x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x)))), h
-
-
-def analysis_memory_bytes(T: int, dim: int, heads: int, depth: int, chunk: int = 256) -> float:
-    """Extra float32 bytes `analyze` holds for a T-token stack of `depth` analysed blocks (rollout included):
-    one chunk of scores and the attention output, the returned rows (CLS and query, per layer and head), and
-    either the head-fused rollout matrices depth x T^2 (kept when <= ROLLOUT_STORE_BYTES) or each block's normed
-    input depth x T x dim (rollout recomputed from them)."""
-    fused = 4.0 * depth * T * T
-    keep = fused if fused <= ROLLOUT_STORE_BYTES else 4.0 * depth * T * dim
-    return keep + 4.0 * (heads * min(chunk, T) * T + T * dim + 2 * depth * heads * T)
 
 
 # ---------------------------------------------------------------------------------------------- chunk policy

@@ -15,7 +15,9 @@ import torch
 
 from . import compiled
 from .errors import ConfigError
-from .geometry import FlopEstimate, SequenceLengths, estimate_flops, sequence_lengths
+from . import cost
+from .cost import FlopEstimate
+from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
 from .masking import DEFAULT_SEED, Mask, make_mask, mask_from_array, pixel_mask
 from .model import adapt_model, patchify, unpatchify
@@ -293,9 +295,7 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     mse = masked_mse(recon, arr, pm * scored)
     vis_mse = masked_mse(recon, arr, (1 - pm) * scored)
     lengths = sequence_lengths(cfg.img_size, p, n_keep=mask.n_keep, decoder_downsampling=cfg.decoder_downsampling)
-    flops = estimate_flops(cfg.img_size, p, mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
-                           cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=True,
-                           decoder_mlp_ratio=cfg.decoder_mlp_ratio)
+    flops = cost.flops(cfg, mask.n_keep)
     baselines, baseline_notes = {}, {}
     if with_baselines:
         unknown = np.maximum(pm, 1 - scored)  # removed pixels and padding: never a source for a fill

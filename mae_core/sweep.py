@@ -8,7 +8,7 @@ seed it measures, on the same seeded masks:
 - the classical baselines on the same masks: mean fill and Gaussian-interpolation fill;
 - mean attention distance per encoder layer on the unmasked image (mae_core.attention.analyze), also as a ratio
   to the exact uniform-attention reference of the grid (mae_core.geometry.uniform_mad);
-- cost: Le, forward FLOPs (mae_core.geometry.estimate_flops) and measured forward latency.
+- cost: Le, forward FLOPs (mae_core.cost.flops) and measured forward latency.
 Optionally (``--image-sizes``) each checkpoint is also evaluated at other input sizes with its own patch size,
 i.e. at other L (the sin-cos tables are regenerated; the model never saw those sizes - noted in each row).
 
@@ -26,7 +26,7 @@ import torch
 
 from . import ablations as ab
 from .errors import ConfigError, MAEError
-from .geometry import estimate_flops
+from . import cost
 
 MSE = "masked MSE ([0,1] RGB)"
 PSNR = "PSNR (dB, masked pixels)"
@@ -157,11 +157,9 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
     records and over the probe; said in `notes`)."""
     from tqdm.auto import tqdm
 
-    from .attention import analyze
     from .checkpoints import load_checkpoint
     from .images import load_image
-    from .masking import make_mask
-    from .reconstruct import prepare, reconstruct, resolve_device
+    from .reconstruct import resolve_device
     from .train import code_revision
 
     notes = notes if notes is not None else []
@@ -182,7 +180,45 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
         loaded[cid] = (model, info)
         notes += [f"{cid}: {n}" for n in info.notes if "by your choice" in n]
 
-    # plan every (checkpoint, size, mask unit) evaluation first so the progress bar knows the total
+    plan = _plan(loaded, mask_units, image_sizes, mask_ratio, notes)
+    total = len(plan) * len(imgs) * len(seeds) + (len(loaded) * len(imgs) if attention else 0)
+    bar = tqdm(total=total, desc="sweep", unit="eval", disable=not progress)
+    rows = []
+    baseline_done = set()
+    try:
+        for cid, size, m, approx, mu, train_mu in plan:
+            model, info = loaded[cid]
+            native = size == model.cfg.img_size
+            base = _base_row(prov, cid, info, m.cfg, size, mu, mask_ratio)
+            note_bits = _note_bits(model, info, train_mu, size, native, approx)
+            if not m.cfg.has_decoder:
+                notes.append(f"{cid}: encoder only - no reconstruction rows")
+                bar.update(len(imgs) * len(seeds))
+                continue
+            for iname, img in imgs.items():
+                for seed in seeds:
+                    rows += _reconstruction_rows(m, img, iname, seed, mu, train_mu, mask_ratio, base, note_bits,
+                                                 cid, native, size, baseline_done)
+                    bar.update(1)
+            if mu == train_mu:
+                rows += _cost_rows(m, imgs, seeds, mu, mask_ratio, base, note_bits, cid, native, device,
+                                   latency_repeats)
+        if attention:
+            for cid, (model, info) in loaded.items():
+                for iname, img in imgs.items():
+                    rows += _attention_rows(prov, cid, model, info, iname, img)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return rows
+
+
+def _plan(loaded: dict, mask_units, image_sizes, mask_ratio: float, notes: list) -> list[tuple]:
+    """Every (checkpoint, size, adapted model, approximations, mask unit, training mask unit) to evaluate, planned
+    first so the progress bar knows the total; what cannot run is said in `notes`."""
+    from .masking import make_mask
+    from .reconstruct import prepare
+
     plan = []
     for cid, (model, info) in loaded.items():
         p, native = model.cfg.patch_size, model.cfg.img_size
@@ -204,109 +240,122 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
                     notes.append(f"{cid} at I={size[0]}, mask unit {mu}: skipped ({e})")
                     continue
                 plan.append((cid, size, m, approx, mu, train_mu))
-    total = len(plan) * len(imgs) * len(seeds) + (len(loaded) * len(imgs) if attention else 0)
-    bar = tqdm(total=total, desc="sweep", unit="eval", disable=not progress)
-    rows = []
-    baseline_done = set()
-    try:
-        for cid, size, m, approx, mu, train_mu in plan:
-            model, info = loaded[cid]
-            cfg = m.cfg
-            gh, gw = cfg.grid
-            p = cfg.patch_size
-            native = size == model.cfg.img_size
-            cell = p * mu
-            training = info.training or {}
-            base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
-                        pretrain_data=(f"{len(training['training_data'])} photographs"
-                                       if training.get("training_data") else None),
-                        L=gh * gw, image_size=size[0], patch_size=p, mask_unit=mu, mask_ratio=float(mask_ratio),
-                        decoder_depth=cfg.decoder_depth if cfg.has_decoder else None,
-                        decoder_width=cfg.decoder_embed_dim if cfg.has_decoder else None,
-                        decoder_heads=cfg.decoder_num_heads if cfg.has_decoder else None,
-                        target="norm-pix" if cfg.norm_pix_loss else "pixel")
-            note_bits = [f"trained {model.cfg.img_size[0]}px p{model.cfg.patch_size} m{train_mu}"]
-            if training.get("steps"):
-                note_bits.append(f"{training['steps']} steps")
-            if not native:
-                note_bits.append(f"evaluated at I={size[0]} (not its training size): " + "; ".join(approx))
-            if not cfg.has_decoder:
-                notes.append(f"{cid}: encoder only - no reconstruction rows")
-                bar.update(len(imgs) * len(seeds))
-                continue
-            lat_mask = make_mask(cfg.grid, mu, mask_ratio, seeds[0])
-            for iname, img in imgs.items():
-                for seed in seeds:
-                    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed)
-                    eff = res.effective_ratio
-                    bits = note_bits + ([f"effective mask ratio {eff:.4f}"] if abs(eff - mask_ratio) > 1e-9 else [])
-                    r0 = dict(base, Le=res.lengths.Le, image=iname, seed=seed, note="; ".join(bits))
-                    parts = []
-                    if native:
-                        parts.append((T_UNIT, "mask_unit", str(mu), None))
-                    if mu == train_mu:
-                        series = (f"{cell}-px mask cells" if native
-                                  else f"{cid}, {cell}-px mask cells (resized input)")
-                        parts.append((T_L, "L", str(gh * gw), series))
-                    for table, setting, sval, series in parts:
-                        for met, v in ((MSE, res.masked_mse), (PSNR, res.psnr)):
-                            rows.append(dict(r0, table=table, setting=setting, setting_value=sval, series=series,
-                                             metric=met, value=float(v)))
-                        # baselines depend only on the image, the grid and the mask: once per geometry
-                        key = (table, iname, seed, size, p, mu, series if table == T_L else None)
-                        if key in baseline_done:
-                            continue
-                        baseline_done.add(key)
-                        for bkey, bname in BASELINES.items():
-                            if bkey not in res.baselines:
-                                continue
-                            bseries = None if series is None else f"{bname}, {cell}-px mask cells"
-                            if series is not None and not native:  # another input size: one line per p
-                                bseries += f", p={p} (resized input)"
-                            rows.append(dict(r0, table=table, model=bname, checkpoint=None, checkpoint_sha256=None,
-                                             pretrain_data=None, decoder_depth=None, decoder_width=None,
-                                             decoder_heads=None, target=None, setting=setting,
-                                             setting_value=sval, series=bseries, metric=MSE,
-                                             value=float(res.baselines[bkey]),
-                                             note=f"classical baseline on the same mask as {cid}'s row"))
-                    bar.update(1)
-            if mu == train_mu:
-                first_img = next(iter(imgs.values()))
-                lat = forward_latency_ms(m, first_img, lat_mask, repeats=latency_repeats) if latency_repeats else None
-                res_c = dict(base, Le=lat_mask.n_keep, table=T_COST, setting="L", setting_value=str(gh * gw),
-                             series=cid if not native else None, note="; ".join(note_bits))
+    return plan
 
-                fl = estimate_flops(cfg.img_size, p, lat_mask.n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
-                                    cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=cfg.has_decoder,
-                                    decoder_mlp_ratio=cfg.decoder_mlp_ratio)
-                for met, v in ((LE, lat_mask.n_keep), (GFLOPS, fl.total / 1e9), (LATENCY, lat)):
-                    if v is None:
-                        continue
-                    extra = {}
-                    if met == LATENCY:
-                        extra = dict(seed=seeds[0], image=next(iter(imgs)),
-                                     note=res_c["note"] + f"; {_load_note(device, latency_repeats)}")
-                    rows.append(dict(res_c, metric=met, value=float(v), **extra))
-        if attention:
-            for cid, (model, info) in loaded.items():
-                cfg = model.cfg
-                gh, gw = cfg.grid
-                base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
-                            table=T_MAD, setting="layer", series=f"{cid} (L={gh * gw})", L=gh * gw,
-                            image_size=cfg.img_size[0], patch_size=cfg.patch_size,
-                            mask_unit=max(1, int(info.mask_unit or 1)), Le=gh * gw,
-                            note="unmasked image (all L patches visible); MAD averaged over heads")
-                for iname, img in imgs.items():
-                    res = analyze(model, img)
-                    mad = res.mean_attention_distance.mean(axis=1)  # (layers,)
-                    frac = res.mad_fraction.mean(axis=1)
-                    for li, layer in enumerate(res.layers):
-                        px = dict(base, image=iname, layer=int(layer), setting_value=str(int(layer)), metric=MAD_PX,
-                                  value=float(mad[li]))
-                        rows += [px, dict(px, metric=MAD_FRAC, value=float(frac[li])), ratio_row(px)]
-                    bar.update(1)
-    finally:
-        bar.close()
+
+def _base_row(prov: dict, cid: str, info, cfg, size, mu: int, mask_ratio: float) -> dict:
+    """The columns every row of one (checkpoint, size, mask unit) evaluation shares."""
+    gh, gw = cfg.grid
+    training = info.training or {}
+    return dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
+                pretrain_data=(f"{len(training['training_data'])} photographs"
+                               if training.get("training_data") else None),
+                L=gh * gw, image_size=size[0], patch_size=cfg.patch_size, mask_unit=mu, mask_ratio=float(mask_ratio),
+                decoder_depth=cfg.decoder_depth if cfg.has_decoder else None,
+                decoder_width=cfg.decoder_embed_dim if cfg.has_decoder else None,
+                decoder_heads=cfg.decoder_num_heads if cfg.has_decoder else None,
+                target="norm-pix" if cfg.norm_pix_loss else "pixel")
+
+
+def _note_bits(model, info, train_mu: int, size, native: bool, approx) -> list[str]:
+    """What a row's note says about its checkpoint: how it was trained, and a size it was not trained at."""
+    bits = [f"trained {model.cfg.img_size[0]}px p{model.cfg.patch_size} m{train_mu}"]
+    if (info.training or {}).get("steps"):
+        bits.append(f"{info.training['steps']} steps")
+    if not native:
+        bits.append(f"evaluated at I={size[0]} (not its training size): " + "; ".join(approx))
+    return bits
+
+
+def _reconstruction_rows(m, img, iname: str, seed: int, mu: int, train_mu: int, mask_ratio: float, base: dict,
+                         note_bits: list, cid: str, native: bool, size, baseline_done: set) -> list[dict]:
+    """Masked MSE and PSNR of one reconstruction, in the mask-unit table (native size) and the L table (the training
+    mask unit), with the classical baselines of each geometry once (`baseline_done` remembers them)."""
+    from .reconstruct import reconstruct
+
+    gh, gw = m.cfg.grid
+    p = m.cfg.patch_size
+    cell = p * mu
+    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed)
+    eff = res.effective_ratio
+    bits = note_bits + ([f"effective mask ratio {eff:.4f}"] if abs(eff - mask_ratio) > 1e-9 else [])
+    r0 = dict(base, Le=res.lengths.Le, image=iname, seed=seed, note="; ".join(bits))
+    parts = []
+    if native:
+        parts.append((T_UNIT, "mask_unit", str(mu), None))
+    if mu == train_mu:
+        series = (f"{cell}-px mask cells" if native
+                  else f"{cid}, {cell}-px mask cells (resized input)")
+        parts.append((T_L, "L", str(gh * gw), series))
+    rows = []
+    for table, setting, sval, series in parts:
+        for met, v in ((MSE, res.masked_mse), (PSNR, res.psnr)):
+            rows.append(dict(r0, table=table, setting=setting, setting_value=sval, series=series,
+                             metric=met, value=float(v)))
+        # baselines depend only on the image, the grid and the mask: once per geometry
+        key = (table, iname, seed, size, p, mu, series if table == T_L else None)
+        if key in baseline_done:
+            continue
+        baseline_done.add(key)
+        for bkey, bname in BASELINES.items():
+            if bkey not in res.baselines:
+                continue
+            bseries = None if series is None else f"{bname}, {cell}-px mask cells"
+            if series is not None and not native:  # another input size: one line per p
+                bseries += f", p={p} (resized input)"
+            rows.append(dict(r0, table=table, model=bname, checkpoint=None, checkpoint_sha256=None,
+                             pretrain_data=None, decoder_depth=None, decoder_width=None,
+                             decoder_heads=None, target=None, setting=setting,
+                             setting_value=sval, series=bseries, metric=MSE,
+                             value=float(res.baselines[bkey]),
+                             note=f"classical baseline on the same mask as {cid}'s row"))
+    return rows
+
+
+def _cost_rows(m, imgs: dict, seeds: list, mu: int, mask_ratio: float, base: dict, note_bits: list, cid: str,
+               native: bool, device, latency_repeats: int) -> list[dict]:
+    """Le, forward GFLOPs and the measured forward latency of one checkpoint at its training mask unit."""
+    from .masking import make_mask
+
+    cfg = m.cfg
+    gh, gw = cfg.grid
+    lat_mask = make_mask(cfg.grid, mu, mask_ratio, seeds[0])
+    first_img = next(iter(imgs.values()))
+    lat = forward_latency_ms(m, first_img, lat_mask, repeats=latency_repeats) if latency_repeats else None
+    res_c = dict(base, Le=lat_mask.n_keep, table=T_COST, setting="L", setting_value=str(gh * gw),
+                 series=cid if not native else None, note="; ".join(note_bits))
+    fl = cost.flops(cfg, lat_mask.n_keep)
+    rows = []
+    for met, v in ((LE, lat_mask.n_keep), (GFLOPS, fl.total / 1e9), (LATENCY, lat)):
+        if v is None:
+            continue
+        extra = {}
+        if met == LATENCY:
+            extra = dict(seed=seeds[0], image=next(iter(imgs)),
+                         note=res_c["note"] + f"; {_load_note(device, latency_repeats)}")
+        rows.append(dict(res_c, metric=met, value=float(v), **extra))
+    return rows
+
+
+def _attention_rows(prov: dict, cid: str, model, info, iname: str, img) -> list[dict]:
+    """Mean attention distance per layer (averaged over heads) on the unmasked image: pixels, fraction, ratio."""
+    from .attention import analyze
+
+    cfg = model.cfg
+    gh, gw = cfg.grid
+    base = dict(prov, model=cid, checkpoint=cid, checkpoint_sha256=(info.sha256 or "")[:12],
+                table=T_MAD, setting="layer", series=f"{cid} (L={gh * gw})", L=gh * gw,
+                image_size=cfg.img_size[0], patch_size=cfg.patch_size,
+                mask_unit=max(1, int(info.mask_unit or 1)), Le=gh * gw,
+                note="unmasked image (all L patches visible); MAD averaged over heads")
+    res = analyze(model, img)
+    mad = res.mean_attention_distance.mean(axis=1)  # (layers,)
+    frac = res.mad_fraction.mean(axis=1)
+    rows = []
+    for li, layer in enumerate(res.layers):
+        px = dict(base, image=iname, layer=int(layer), setting_value=str(int(layer)), metric=MAD_PX,
+                  value=float(mad[li]))
+        rows += [px, dict(px, metric=MAD_FRAC, value=float(frac[li])), ratio_row(px)]
     return rows
 
 

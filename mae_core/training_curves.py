@@ -7,7 +7,7 @@ both images x seeds, r = 0.75, the run's training mask unit, the baselines on th
   (mae_core.attention.mad_over_images) divided by the exact uniform-attention level of the grid
   (mae_core.geometry.uniform_mad); below 1 = more local than attention spread evenly.
 Each number is written twice: against training steps, and against estimated training compute (3 x the forward
-FLOPs of mae_core.geometry.estimate_flops per image, times the images seen), so members whose steps cost
+FLOPs of mae_core.cost.flops per image, times the images seen), so members whose steps cost
 differently (L = 64 ... 1024) can be compared at equal steps and at equal compute.
 
 Rows are ablation-schema rows (status MEASURED) for the Ablation page; the output CSV is the only thing written.
@@ -35,12 +35,11 @@ MAD_LAYER = 0
 
 def training_tflop(cfg, mask_unit: int, images_seen: int, mask_ratio: float = 0.75) -> float:
     """Estimated training compute in TFLOP: forward + backward (3 x forward FLOPs) for every image seen."""
-    from .geometry import estimate_flops
+    from .cost import flops
     from .masking import make_mask
 
     n_keep = make_mask(cfg.grid, mask_unit, mask_ratio, 0).n_keep
-    f = estimate_flops(cfg.img_size, cfg.patch_size, n_keep, cfg.embed_dim, cfg.depth, cfg.decoder_embed_dim,
-                       cfg.decoder_depth, cfg.mlp_ratio, cfg.in_chans, with_decoder=True)
+    f = flops(cfg, n_keep)
     return 3.0 * f.total * images_seen / 1e12
 
 

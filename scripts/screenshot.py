@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ui.pages import PAGES as APP_PAGES  # noqa: E402
 from ui.serve import free_port, stop, wait_healthy  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 # url path -> screenshot name (app.py's pages; their URL paths are the file names)
-PAGES = {"": "home", "lesson": "lesson", "reconstruction": "reconstruction", "sequence_grid": "sequence_grid",
-         "attention": "attention", "ablations": "ablations", "checkpoints": "checkpoints"}
+PAGES = {p.url_path: p.name for p in APP_PAGES}
 
 
 @contextlib.contextmanager

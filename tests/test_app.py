@@ -90,7 +90,7 @@ def test_home_calculator_follows_the_controls():
     m = {x.label: x.value for x in at.metric}
     assert m["Sequence length L = (I/p)²"] == "196"
     assert m["Encoder tokens Le"] == "49"
-    from mae_core.geometry import estimate_flops
+    from mae_core.cost import estimate_flops
 
     want = estimate_flops(224, 16, 49, 768, 12, 512, 8).encoder / 1e9
     assert float(m["Encoder GFLOPs"]) == pytest.approx(want, abs=0.006)
@@ -755,7 +755,7 @@ def test_limiter_caps_concurrency_and_times_out():
 
 
 def test_memory_estimate_formula():
-    from ui.limits import estimate_memory, param_count
+    from mae_core.cost import estimate_memory, param_count
 
     n = param_count(768, 12, 512, 8, 16)
     assert 100e6 < n < 125e6  # MAE ViT-B/16 with its 8-block decoder: ~112 M parameters

@@ -377,11 +377,13 @@ def test_rollout_recomputed_equals_rollout_kept(model, image, monkeypatch):
 
 
 def test_analysis_memory_estimate_switches_to_recompute():
-    small = att.analysis_memory_bytes(T=257, dim=192, heads=3, depth=6)
+    from mae_core.cost import analysis_memory_bytes
+
+    small = analysis_memory_bytes(T=257, dim=192, heads=3, depth=6)
     assert small >= 4 * 6 * 257**2  # the fused matrices are kept
     big_T, depth, dim = 3137, 24, 1024
     assert 4 * depth * big_T**2 > att.ROLLOUT_STORE_BYTES
-    assert att.analysis_memory_bytes(T=big_T, dim=dim, heads=16, depth=depth) < 4 * depth * big_T**2
+    assert analysis_memory_bytes(T=big_T, dim=dim, heads=16, depth=depth) < 4 * depth * big_T**2
 
 
 def test_other_threads_using_the_shared_model_are_left_alone(image):

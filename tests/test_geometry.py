@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mae_core.errors import ConfigError
-from mae_core.geometry import (estimate_flops, grid_shape, patch_centers, sequence_lengths, sincos_pos_embed_2d)
+from mae_core.cost import estimate_flops
+from mae_core.geometry import grid_shape, patch_centers, sequence_lengths, sincos_pos_embed_2d
 
 
 def reference_mae_sincos(embed_dim, grid_size):
@@ -73,3 +74,24 @@ def test_flops_scale_with_sequence_length():
     # ViT-B/16 encoder on all 196 tokens: timm lists 17.6 GMACs, i.e. ~35.2 GFLOPs
     full = estimate_flops(224, 16, 196, with_decoder=False, **base)
     assert 34e9 < full.encoder < 36.5e9
+
+
+def test_cost_takes_the_config_whole_and_counts_a_long_seq_decoder():
+    """mae_core.cost.flops(cfg): the same as estimate_flops for MAE's decoder; with a long-seq decoder downsampling
+    k the blocks run on L/k^2 tokens (plus the two convolutions), so the decoder costs less."""
+    from mae_core import cost
+    from mae_core.architectures import ARCHITECTURES
+
+    cfg = ARCHITECTURES["ViT-B"].replace(img_size=(224, 224), patch_size=8)
+    n_keep = 196
+    plain = cost.flops(cfg, n_keep)
+    ref = estimate_flops(224, 8, n_keep, 768, 12, 512, 8)
+    assert (plain.encoder, plain.decoder) == (ref.encoder, ref.decoder)
+    down = cost.flops(cfg.replace(decoder_downsampling=2, pred_downsampling=1), n_keep)
+    assert down.encoder == plain.encoder and down.decoder < plain.decoder
+    L, Dd = 784, 512
+    blocks = lambda T: 2.0 * 8 * (4 * T * Dd * Dd + 2 * 4.0 * T * Dd * Dd + 2 * T * T * Dd)  # noqa: E731
+    assert down.decoder == pytest.approx(plain.decoder - blocks(L + 1) + blocks(L // 4 + 1)
+                                         + 2.0 * L * Dd * Dd + 2.0 * L * Dd * Dd)
+    assert cost.lengths(cfg.replace(decoder_downsampling=2), n_keep=n_keep).Ld == L // 4
+    assert cost.params(cfg) > cost.params(cfg.replace(decoder_depth=1))

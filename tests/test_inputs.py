@@ -166,9 +166,9 @@ def test_decoder_mlp_ratio_from_shapes_and_back_to_transformers_and_our_format(t
 
 
 def test_costs_count_the_decoder_at_its_own_mlp_ratio():
-    from mae_core.geometry import estimate_flops
+    from mae_core import cost
+    from mae_core.cost import estimate_flops
     from mae_core.model import MAEConfig, build_model
-    from ui import limits
 
     kw = dict(img_size=224, patch_size=16, n_keep=49, embed_dim=768, depth=12, decoder_embed_dim=512,
               decoder_depth=8)
@@ -180,10 +180,10 @@ def test_costs_count_the_decoder_at_its_own_mlp_ratio():
     cfg = MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=48,
                     decoder_depth=2, decoder_num_heads=4, decoder_mlp_ratio=2.0)
     n_true = sum(p.numel() for n, p in build_model(cfg).named_parameters() if "pos_embed" not in n)
-    est = limits.estimate_for_config(cfg, 16, 4, 16)
-    est_same = limits.estimate_for_config(cfg.replace(decoder_mlp_ratio=None), 16, 4, 16)
+    est = cost.estimate_for_config(cfg, 16, 4, 16)
+    est_same = cost.estimate_for_config(cfg.replace(decoder_mlp_ratio=None), 16, 4, 16)
     assert est.weights < est_same.weights and est.decoder_activations < est_same.decoder_activations
-    assert est.weights / limits.BYTES == pytest.approx(n_true, rel=0.02)
+    assert est.weights / cost.BYTES == pytest.approx(n_true, rel=0.02)
 
 
 def test_a_folder_listing_says_what_it_skipped_and_why(tmp_path):

@@ -96,7 +96,8 @@ def test_no_import_cycle_in_mae_core_and_ui():
     assert cycles(import_graph()) == []
 
 
-TORCH_FREE = ["mae_core.settings", "mae_core.assets", "mae_core.digest", "mae_core.geometry", "mae_core.errors"]
+TORCH_FREE = ["mae_core.settings", "mae_core.assets", "mae_core.digest", "mae_core.geometry", "mae_core.errors",
+              "mae_core.config", "mae_core.cost", "mae_core.architectures"]
 
 
 def test_the_light_core_imports_no_torch():
@@ -105,3 +106,11 @@ def test_the_light_core_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_page_file_is_registered_once():
+    from ui.pages import PAGES
+
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py"))
+    assert sorted(p.file for p in PAGES) == files
+    assert sum(p.default for p in PAGES) == 1 and len({p.url_path for p in PAGES}) == len(PAGES)

@@ -10,7 +10,7 @@ from mae_core.assets import DEMO_IMAGES
 from mae_core.attention import analyze
 from mae_core.checkpoints import file_sha256, load_checkpoint
 from mae_core.cli import main
-from mae_core.geometry import estimate_flops
+from mae_core.cost import estimate_flops
 from mae_core.images import load_image
 from mae_core.model import MAEConfig, build_model
 from mae_core.ourformat import save_checkpoint

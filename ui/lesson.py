@@ -58,19 +58,6 @@ def native(name: str, d: dict | None = None) -> dict:
     return {"I": 128, "p": ps, "depth": 6, "grid": 128 // ps}
 
 
-def architecture(name: str = "p8-m2") -> dict:
-    """Encoder / decoder widths and depths of an embedded checkpoint (its header; the shipped family's values when
-    it cannot be read)."""
-    p = family().get(name)
-    if p is not None:
-        try:
-            c = _header(str(p), p.stat().st_mtime_ns)["config"]
-            return {k: int(c[k]) for k in ("embed_dim", "depth", "decoder_embed_dim", "decoder_depth")}
-        except (OSError, KeyError, ValueError, TypeError):
-            pass
-    return {"embed_dim": 192, "depth": 6, "decoder_embed_dim": 128, "decoder_depth": 2}
-
-
 def stale(d: dict, family: dict) -> list[str]:
     """Checkpoints of the loaded family whose content differs from what the data was computed from."""
     out = []

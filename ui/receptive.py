@@ -12,7 +12,7 @@ import streamlit as st
 
 from mae_core import colours
 
-BYTES = 4  # float32 (as ui.limits, which is imported lazily: it pulls in torch, and the Lesson must paint first)
+
 
 SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 MAD_UNITS = {"fraction": "MAD / image width", "px": "MAD (pixels)", "ratio": "MAD / uniform attention"}
@@ -161,13 +161,6 @@ def erf_rows(label: str, erf) -> list[dict]:
     return out
 
 
-def erf_memory_bytes(cfg, batch: int) -> float:
-    """Rough peak of one ERF batch: every block's activations kept for the backward pass (about 20 floats per
-    token and channel, plus one T x T map per head when the attention is not fused)."""
-    T = cfg.num_patches + 1
-    return batch * cfg.depth * (20 * T * cfg.embed_dim + cfg.num_heads * T * T) * BYTES
-
-
 @st.cache_data(max_entries=256, show_spinner=False)
 def receptive_field(path: str, sha: str, image_size: int, patch_size: int, token: tuple, image_key: str, _image,
                     attention: str = "model", fit: str = "stretch"):
@@ -187,10 +180,9 @@ def receptive_field(path: str, sha: str, image_size: int, patch_size: int, token
 
 
 def _estimate(cfg):
-    from .limits import MemoryEstimate
+    from mae_core.cost import erf_estimate
 
-    return MemoryEstimate(weights=0.0, encoder_attention=erf_memory_bytes(cfg, 1), encoder_activations=0.0,
-                          decoder_attention=0.0, decoder_activations=0.0, attention_maps=0.0)
+    return erf_estimate(cfg, 1)
 
 
 def compute(c, I: int, p: int, token: tuple, images: dict, label: str, fit: str = "stretch"):

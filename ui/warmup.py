@@ -26,6 +26,8 @@ import logging
 import threading
 import time
 
+from .pages import PAGES
+
 log = logging.getLogger(__name__)
 
 # Everything a page may import, directly or through the libraries (plotly and Streamlit look several of these up in
@@ -37,7 +39,8 @@ LIGHT = (
     "safetensors",
     "streamlit.dataframe_util", "streamlit.elements.plotly_chart", "streamlit.elements.arrow",
     "streamlit.elements.lib.image_utils", "streamlit.elements.lib.column_config_utils", "streamlit.material_icon_names",
-    "mae_core.errors", "mae_core.assets", "mae_core.geometry", "mae_core.ablations", "mae_core.catalogue",
+    "mae_core.errors", "mae_core.settings", "mae_core.assets", "mae_core.geometry", "mae_core.config",
+    "mae_core.cost", "mae_core.architectures", "mae_core.colours", "mae_core.ablations", "mae_core.catalogue",
     "ui.state", "ui.gate", "ui.render", "ui.paint", "ui.lesson", "ui.quotes", "ui.receptive", "ui.uploads",
 )
 MODELS = (
@@ -51,7 +54,7 @@ MODELS = (
 OPTIONAL = ("skimage.data", "streamlit.dataframe.lazy_df_adapters", "streamlit.web.skills")
 # Pages whose first paint runs no model (their defaults are precomputed data; tests/test_lesson.py checks that torch
 # is not imported): a session on one of them waits only for the light stage.
-MODEL_FREE_PAGES = ("lesson",)
+MODEL_FREE_PAGES = tuple(p.url_path for p in PAGES if p.model_free)
 
 _light_lock, _models_lock = threading.Lock(), threading.Lock()
 _light, _models = threading.Event(), threading.Event()

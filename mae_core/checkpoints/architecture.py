@@ -12,13 +12,14 @@ import re
 
 import torch
 
+from ..architectures import encoder_names
 from ..errors import CheckpointError, ConfigError
 from ..geometry import as_hw
-from ..model import MAEConfig
+from ..config import MAEConfig
 from .containers import one_line
 
 # Head counts are not in the weights. Known architectures, by (width, blocks) -> heads.
-KNOWN_ENCODERS = {(768, 12): ("ViT-B", 12), (1024, 24): ("ViT-L", 16), (1280, 32): ("ViT-H", 16)}
+KNOWN_ENCODERS = encoder_names()  # (width, depth) -> (name, heads), from mae_core.architectures
 KNOWN_DECODERS = {(512, 8): 16,  # MAE dec512d8b (16 heads); long-seq ViT-L dec512d16h8b
                   (384, 8): 12}  # long-seq ViT-B dec384d12h8b
 
