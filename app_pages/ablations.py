@@ -8,9 +8,18 @@ from ui import quotes, render, state
 from ui.state import Param
 
 st.title("Ablation curves")
-st.caption("Every point carries its source: hover for study, table, status (SEEN = read in the source, DERIVED = "
-           "worked out from it, MEASURED = ours) and notes. The long-seq paper's own tables were not available to "
-           "us, so the mask-unit evidence comes from two later studies, each marked *not from Hu et al.*")
+st.caption("Beside every chart: where its numbers come from, with their status (SEEN = read in the source, DERIVED = "
+           "worked out from it, MEASURED = ours); hover a point for its own. The long-seq paper's own tables were not "
+           "available to us, so the mask-unit evidence comes from two later studies, each marked *not from Hu et al.*")
+
+
+def show_sources(rows):
+    """The chart's sources as text beside it (ab.sources): one line per source and status."""
+    lines = [f"- **{s_['status']}**, {s_['numbers']} number{'s' if s_['numbers'] != 1 else ''} of {s_['study']} "
+             f"{s_['table']}: {s_['source']}" + (f" ({s_['where']})" if s_["where"] else "")
+             for s_ in ab.sources(rows)]
+    if lines:
+        st.markdown("**Sources**\n" + "\n".join(lines))
 
 
 @st.cache_data(show_spinner=False)
@@ -96,23 +105,31 @@ if is_evidence:
             here = [] if (ch.study, ch.table) in quoted else quotes.for_chart([(ch.study, ch.table)])
             quoted.add((ch.study, ch.table))
             quotes.show(here)
-            st.caption(f"{len(ch.rows)} numbers of {ch.study}'s {ch.table}, status SEEN in the transcription named "
-                       f"in each point's hover; the caveat is on the chart. Hu et al.'s own tables "
-                       f"(arXiv {ab.HU_ET_AL_ARXIV}) were not available to us.")
+            show_sources(ch.rows)
+            st.caption(f"The caveat is on the chart. Hu et al.'s own tables (arXiv {ab.HU_ET_AL_ARXIV}) were not "
+                       "available to us.")
 else:
-    fig = ab.figure_for(study, published, None, table=None if table == "all" else table,
-                        metric=None if metric == "all" else metric)
-    left, right = st.columns([5, 2], gap="medium")
-    left.plotly_chart(fig, key="abl_fig", config=render.plotly_config(fname))
-    with right:
-        picked = quotes.for_chart([(study, None if table == "all" or study == "Long-Seq MAE" else table)])
-        if picked:
-            quotes.show(picked)
+    # one figure per table (a study's ~24 panels in one figure overlapped their titles), each with its sources
+    for i, tbl in enumerate(dict.fromkeys(r["table"] for r in view)):
+        rows_t = [r for r in view if r["table"] == tbl]
+        left, right = st.columns([5, 2], gap="medium")
+        if all(r["metric"] == ab.RELEASED_CONFIG for r in rows_t):  # a configuration, not a curve: a table
+            left.markdown(f"**{study} \u00b7 {tbl}: released configuration**")
+            left.dataframe([{"model": r["model"], "setting": r["setting"], "value": r["setting_value"],
+                             "status": r["status"], "note": r.get("note") or ""} for r in rows_t],
+                           hide_index=True, width="stretch", height=38 + 35 * len(rows_t))
         else:
-            st.caption("No quoted claim belongs to this chart; hover a point for its source and notes.")
-        if study == "Long-Seq MAE":
-            st.caption("Only the released configuration is stored: the paper's ablation tables were not available. "
-                       "For the mask unit, see the later studies in the *Study* menu.")
+            fig = ab.figure_for(study, published, None, table=tbl, metric=None if metric == "all" else metric)
+            left.plotly_chart(fig, key=f"abl_fig_{i}", config=render.plotly_config(
+                render.safe_name("ablations", study, tbl)))
+        with right:
+            picked = quotes.for_chart([(study, None if study == "Long-Seq MAE" else tbl)]) if i == 0 or \
+                study != "Long-Seq MAE" else []
+            quotes.show(picked)
+            show_sources(rows_t)
+            if study == "Long-Seq MAE" and i == 0:
+                st.caption("Only the released configuration is stored: the paper's ablation tables were not "
+                           "available. For the mask unit, see the later studies in the *Study* menu.")
     if evidence_studies:
         st.caption("Other studies' measurements of the mask unit (not from Hu et al.): "
                    + ", ".join(ab.study_label(s_, published) for s_ in evidence_studies) + " in the *Study* menu.")
@@ -144,14 +161,15 @@ if show_measured:
                                  colours=ab.colour_map(measured))
     if not charts:
         st.info("Pick at least one checkpoint or baseline to draw our measured curves.")
-    for i, ch in enumerate(charts):
-        st.markdown(f"**{ch.title}**")
+    for i, ch in enumerate(charts):  # each figure carries its own title (also in its camera-button PNG)
         left, right = st.columns([5, 2], gap="medium")
         left.plotly_chart(ch.figure, key=f"abl_measured_{i}", config=render.plotly_config(
             f"ablations_ours_{ch.title}"))
         with right:
             st.caption(ch.caption)
             quotes.show(quotes.for_chart(ab.PART_QUOTES.get(ch.table, ())))
+            show_sources([r for r in ab.select_measured(measured, picked_ck, picked_bl, resized)
+                          if r["table"] == ch.table])
 
 st.subheader("Data")
 shown = view + (measured if show_measured else [])  # every measured row, also series the charts leave out

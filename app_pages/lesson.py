@@ -22,6 +22,12 @@ class View:
     data: dict | None
     seed: int
     image: str
+    present: bool = False  # presentation mode: every step's main figure fits a 1280x720 projector
+
+    @property
+    def height(self) -> int:
+        """Height of a step's main chart."""
+        return 320 if self.present else 380
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class Step:
 
 # The draw functions use the modules imported after the first paint (np, ab, lesson, quotes, receptive, render,
 # architectures, cost): they run only after that import.
+def main():
+    """The container of a step's main figure (key lesson_main): what presentation mode keeps above the fold."""
+    return st.container(key="lesson_main")
+
+
 def link(page: str, values: dict, label: str, icon: str = ":material/open_in_new:"):
     st.page_link(page, label=label, icon=icon, query_params=state.link_params(values))
 
@@ -54,13 +65,13 @@ def checkpoint_note(v: View):
 
 def draw_patches(v: View):
     img_name = v.image
-    c1, c2 = st.columns([1, 2])
+    c1, c2 = main().columns([1, 2])
     p = c1.radio("Patch size p", (16, 8, 4), key="lp", horizontal=True,
                  format_func=lambda v: f"{v} px", help="The embedded family has p = 16, 8 and 4 at I = 128.")
     c1.metric("Sequence length L = (128/p)²", f"{(128 // p) ** 2:,}", help=f"{128 // p} × {128 // p} patches")
     c1.caption("Tokens per image for p = 16, 8, 4: 64, 256, 1,024.")
     c2.image(lesson.patch_grid(lesson.demo_array(img_name), p), caption=f"{img_name}, I = 128, p = {p}: "
-             f"{128 // p} × {128 // p} = {(128 // p) ** 2:,} patches", width=384)
+             f"{128 // p} × {128 // p} = {(128 // p) ** 2:,} patches", width=320 if v.present else 384)
     link("app_pages/home.py", {"arch": "embedded tiny", "I": 128, "p": p, "m": 1, "r": 0.75},
          f"Open the cost calculator at I = 128, p = {p}")
 
@@ -75,9 +86,10 @@ def draw_lengths(v: View):
         fl = cost.flops(cfg, lens.Le)
         rows.append(dict(name=f"{name} (L={lens.L:,})", L=lens.L, Le=lens.Le, Ld=lens.Ld, enc=fl.encoder / 1e9,
                          dec=fl.decoder / 1e9))
-    st.plotly_chart(lesson.cost_figure(rows, f"Tokens and cost at r = {rr:.2f} · embedded architecture (encoder "
-                                        f"{a.embed_dim} wide × {a.depth} blocks, decoder "
-                                        f"{a.decoder_embed_dim} × {a.decoder_depth})"), key="lesson_cost",
+    main().plotly_chart(lesson.cost_figure(rows, f"Tokens and cost at r = {rr:.2f} · embedded architecture (encoder "
+                                            f"{a.embed_dim} wide × {a.depth} blocks, decoder "
+                                            f"{a.decoder_embed_dim} × {a.decoder_depth})", v.height),
+                        key="lesson_cost",
                     config=render.plotly_config(f"lesson_cost_r{rr:.2f}"))
     st.caption("GFLOPs: mae_core.cost.flops, the forward pass of one image (2 × multiply-adds of the "
                "linear layers and attention). The narrow decoder runs on all L tokens, so its share grows with L: "
@@ -93,21 +105,23 @@ def draw_masking(v: View):
     steps = lesson.steps_from(v.data, "p16-m1", 1) if int(s_) == 2 else None
     if steps is None:
         steps = lesson.live_steps((8, 8), 1, 0.75, int(s_))
-    c1, c2 = st.columns(2)
+    # read left to right, top to bottom: 1 | 2, then 3 | 4
+    c1, c2 = main().columns(2)
     c1.plotly_chart(lesson.noise_figure(steps, (8, 8), f"1. noise, one number per patch (seed {int(s_)}); red: the "
-                                                   f"{int(steps['len_keep'])} smallest, kept"), key="lesson_noise",
-                    config=render.plotly_config(f"lesson_noise_seed{int(s_)}"))
-    c2.plotly_chart(lesson.restore_figure(steps, (8, 8), "3. ids_restore = argsort(ids_shuffle): each patch's "
-                                                    "position in the sorted sequence"), key="lesson_restore",
-                    config=render.plotly_config(f"lesson_restore_seed{int(s_)}"))
-    st.plotly_chart(lesson.shuffle_figure(steps, "2. ids_shuffle = argsort(noise): the patch ids in order of their noise"),
-                    key="lesson_shuffle", config=render.plotly_config(f"lesson_shuffle_seed{int(s_)}"))
+                                                   f"{int(steps['len_keep'])} smallest, kept", v.height),
+                    key="lesson_noise", config=render.plotly_config(f"lesson_noise_seed{int(s_)}"))
+    c2.plotly_chart(lesson.shuffle_figure(steps, "2. ids_shuffle = argsort(noise): the patch ids in order of their "
+                                                 "noise", per_row=16, height=v.height), key="lesson_shuffle",
+                    config=render.plotly_config(f"lesson_shuffle_seed{int(s_)}"))
     base = v.data["recon/original"].astype(np.float32) / 255 if v.data is not None and img_name == "flower" \
         else lesson.demo_array(img_name)
-    c1, c2 = st.columns([1, 2])
-    c1.image(lesson.masked(base, steps["mask"], 16, 1), caption=f"4. what the encoder sees: the "
-             f"{int(steps['len_keep'])} kept patches (p = 16, L = 64)", width="stretch")
-    c2.markdown("Read it in order: a patch is kept when its noise is among the smallest (1); in the sorted "
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(lesson.restore_figure(steps, (8, 8), "3. ids_restore = argsort(ids_shuffle): each patch's "
+                                                    "position in the sorted sequence", v.height),
+                    key="lesson_restore", config=render.plotly_config(f"lesson_restore_seed{int(s_)}"))
+    c2.image(lesson.masked(base, steps["mask"], 16, 1), caption=f"4. what the encoder sees: the "
+             f"{int(steps['len_keep'])} kept patches (p = 16, L = 64)", width=v.height - 40)
+    st.markdown("Read it in order: a patch is kept when its noise is among the smallest (1); in the sorted "
                 "sequence (2) those come first (blue) and the cut falls after `len_keep`; the number in each cell of "
                 "(3) is the patch's position in that sequence, so a cell is kept exactly when its number is below "
                 f"{int(steps['len_keep'])}. `gather(tokens, ids_restore)` reads the shuffled sequence at those "
@@ -124,14 +138,14 @@ def draw_mask_unit(v: View):
     s_ = st.number_input("Seed", 0, 2**31 - 1, step=1, key="lseed")
     base = v.data["recon/original"].astype(np.float32) / 255 if v.data is not None and img_name == "flower" \
         else lesson.demo_array(img_name)
-    cols = st.columns(3)
+    cols = main().columns(3)
     for col, (name, p_, m_, what) in zip(cols, (("p16-m1", 16, 1, "16-px holes, L = 64"),
                                                 ("p8-m1", 8, 1, "8-px holes, L = 256"),
                                                 ("p8-m2", 8, 2, "16-px holes, L = 256"))):
         steps = lesson.steps_from(v.data, name, m_) if int(s_) == 2 else None
         if steps is None:
             steps = lesson.live_steps((128 // p_, 128 // p_), m_, 0.75, int(s_))
-        col.image(lesson.masked(base, steps["mask"], p_, m_), width="stretch",
+        col.image(lesson.masked(base, steps["mask"], p_, m_), width=250 if v.present else "stretch",
                   caption=f"{name}: p = {p_}, m = {m_} · {what} · encoder sees {int(steps['len_keep'])} tokens")
     st.caption("Lines: mask-unit borders (bright) and patch borders (faint). Grey: removed. The first and last masks "
                "are identical pixel for pixel: the mask unit decouples what is hidden from the patch size.")
@@ -174,7 +188,7 @@ def draw_three_models(v: View):
             orig, masked16 = render.upscale(res0.original, 192), render.upscale(res0.masked, 192)
             gauss = res0.baselines.get("gaussian_fill", float("nan"))
     if shown:
-        cols = st.columns(2 + len(shown))
+        cols = main().columns(2 + len(shown))
         cols[0].image(orig, caption=f"{img_name} (held out)", width="stretch")
         cols[1].image(masked16, caption=f"the same 16-px mask for all three (seed {seed})", width="stretch")
         for col, (n, im_, mse, le, l_) in zip(cols[2:], shown):
@@ -192,24 +206,49 @@ def draw_three_models(v: View):
          "Open the grid: p16-m1, p8-m1, p8-m2 on these 16-px masks")
 
 
+def pixio_sentences(rows) -> str:
+    """Pixio's Table 6 as sentences: each number with what it measures and which way is better."""
+    by = {}
+    for r_ in rows:
+        by.setdefault(r_["metric"], {})[int(r_["mask_unit"])] = r_["value"]
+    parts = []
+    for met, v_ in by.items():
+        if 1 not in v_ or 2 not in v_:
+            continue
+        name = met.split(" (")[0]
+        pct = " %" if "(%)" in met else ""
+        lower = "lower is better" in met
+        verb = "falls" if v_[2] < v_[1] else "rises"
+        parts.append(f"{name}{' (lower is better)' if lower else ''} {verb} from {v_[1]:g}{pct} to {v_[2]:g}{pct}")
+    if not parts:
+        return ""
+    return ("**Pixio 2025, Table 6** (not from Hu et al.) trained both recipes on the same 2B images. Going from "
+            "MAE's 1×1 masks to Pixio's 2×2 masks, " + "; ".join(parts) + ". Pixio's recipe also changes the "
+            "decoder and the number of class tokens, so not all of the difference is the mask unit.")
+
+
 def draw_studies(v: View):
     rows = ab.load_all(skip_bad=True, problems=[])
     charts = ab.evidence_figures(rows, evidence="mask unit")
     if charts:
-        left, right = st.columns([3, 2], gap="medium")
-        left.plotly_chart(charts[0].figure, key="lesson_evidence", config=render.plotly_config(
+        left, right = main().columns([3, 2], gap="medium")
+        fig = charts[0].figure
+        if v.present:
+            fig.update_layout(height=v.height + 60)
+        left.plotly_chart(fig, key="lesson_evidence", config=render.plotly_config(
             f"{charts[0].study}_{charts[0].table}_{charts[0].setting}"))
         with right:
             quotes.show(quotes.for_chart([(charts[0].study, charts[0].table)]))
-            pix = next((c for c in charts if c.study.startswith("Pixio")), None)
-            if pix is not None:
-                st.markdown("**Pixio 2025, Table 6** (not from Hu et al.): " + "; ".join(
-                    f"{r_['metric'].split(' (')[0]} {r_['value']:g}" for r_ in pix.rows if r_["mask_unit"] == 1)
-                    + " with 1×1 masks and MAE's decoder, against " + "; ".join(
-                    f"{r_['value']:g}" for r_ in pix.rows if r_["mask_unit"] == 2)
-                    + " for Pixio's 2×2 masks, whose recipe also changes the decoder and the class tokens.")
+        st.markdown(f"**Takeaway:** {TAKEAWAY_6}")
+        pix = next((c for c in charts if c.study.startswith("Pixio")), None)
+        if pix is not None:
+            st.markdown(pixio_sentences(pix.rows))
     link("app_pages/ablations.py", {"study": "mask unit", "table": "all", "metric": "all", "measured": False},
          "Open Ablation curves: every mask-unit chart, with sources")
+
+
+TAKEAWAY_6 = ("in both later studies, pre-training with larger mask units gave better downstream results, but "
+              "neither changed the mask unit alone, and neither is Hu et al.'s own measurement.")
 
 
 def draw_attention(v: View):
@@ -217,15 +256,16 @@ def draw_attention(v: View):
     if v.data is None:
         missing_data()
     else:
-        c1, c2 = st.columns(2)
+        c1, c2 = main().columns(2)
         mads = []
         for n in [n_ for n_ in ("p16-m1", "p8-m2", "p4-m4") if f"mad/{n_}/mean" in v.data]:
             meta = v.data["meta"]["checkpoints"][n]
             g_ = meta["image_size"] // meta["patch_size"]
-            mads.append(receptive.MADSeries(n, tuple(range(meta["depth"])), v.data[f"mad/{n}/mean"], v.data[f"mad/{n}/std"],
+            mads.append(receptive.MADSeries(n, tuple(range(meta["depth"])), v.data[f"mad/{n}/mean"],
+                                            v.data[f"mad/{n}/std"],
                                             float(v.data[f"mad/{n}/uniform"]), meta["image_size"], g_ * g_))
         c1.plotly_chart(receptive.mad_figure(mads, "ratio", title="MAD / uniform attention, 17 photos",
-                                             height=380), key="lesson_mad",
+                                             height=v.height), key="lesson_mad",
                         config=render.plotly_config("lesson_mad_ratio_" + "_vs_".join(m_.label for m_ in mads)
                                                     + "_17_photos"))
         erfs = []
@@ -236,7 +276,7 @@ def draw_attention(v: View):
                                             v.data[f"erf/{n}/radius_std"], v.data[f"erf/{n}/patch_radius"],
                                             v.data[f"erf/{n}/image_radius"], meta["image_size"], g_ * g_))
         c2.plotly_chart(receptive.erf_figure(erfs, title="Effective receptive field of the centre token, 17 photos",
-                                             height=380), key="lesson_erf",
+                                             height=v.height), key="lesson_erf",
                         config=render.plotly_config("lesson_erf_p16-m1_vs_p8-m2_17_photos"))
         ratio = np.concatenate([m_.mad_px.mean(1) / m_.uniform_px for m_ in mads])
         local = [(m_.label, m_.L, float((m_.mad_px[0] / m_.uniform_px).min())) for m_ in mads]
@@ -247,7 +287,8 @@ def draw_attention(v: View):
                    "level. Single heads differ: the most local first-layer head is at " + ", ".join(
                        f"{x:.2f} × in {n} (L={L_:,})" for n, L_, x in local) + f" — {trend}, at the same 16-px "
                    "mask cells. The gradients say more: half of a token's input mass stays within "
-                   f"{e16.radius[0, 0]:.0f} px (layer 0) to {e16.radius[-1, 0]:.0f} px (layer {len(e16.radius) - 1}) in "
+                   f"{e16.radius[0, 0]:.0f} px (layer 0) to {e16.radius[-1, 0]:.0f} px "
+                   f"(layer {len(e16.radius) - 1}) in "
                    f"p16-m1 (spread evenly over its own 16-px patch it would be {e16.patch_radius[0]:.0f} px), and "
                    f"{e8.radius[0, 0]:.0f} px to {e8.radius[-1, 0]:.0f} px in p8-m2; the 90 % radius approaches the "
                    f"whole image ({e16.image_radius[1]:.0f} px) in both.")
@@ -268,10 +309,12 @@ def draw_try_it(v: View):
     _, measured = ab.split_measured(rows)
     charts = [c for c in ab.measured_figures(measured, checkpoints=None, baselines=["gaussian-fill"])
               if c.table == "sweep: L at fixed mask cell"]
-    if charts:
-        st.plotly_chart(charts[0].figure, key="lesson_sweep", config=render.plotly_config("lesson_L_at_16px"))
-        st.caption("What our own family shows when only L changes (the same 16-px cells, mean ± std over 2 images × "
-                   "3 seeds): " + charts[0].caption)
+    if charts:  # the caption is the chart's own: it names only what is drawn
+        fig = charts[0].figure
+        if v.present:
+            fig.update_layout(height=v.height + 110)
+        main().plotly_chart(fig, key="lesson_sweep", config=render.plotly_config("lesson_L_at_16px"))
+        st.caption("What our own family shows when only L changes: " + charts[0].caption)
     c1, c2, c3 = st.columns(3)
     g8, g16 = lesson.native("p8-m2", v.data), lesson.native("p16-m1", v.data)
     with c1:
@@ -336,15 +379,13 @@ STEPS = [
          draw_try_it),
 ]
 
-st.title("Lesson: long sequences and mask units")
-st.caption("Hu, Debnath, Xie, Chen 2022, *Exploring Long-Sequence Masked Autoencoders* "
-           "([arXiv 2210.07224](https://arxiv.org/abs/2210.07224)), walked through on the small MAE family trained "
-           "for this app (I = 128 px). Each step links to the full page in the same state.")
-
 params = [Param("step", int, 1, lo=1, hi=len(STEPS)), Param("lseed", int, 2, lo=0, hi=2**31 - 1),
           Param("limg", str, "flower", choices=("flower", "china")), Param("lp", int, 8, choices=(16, 8, 4)),
-          Param("lr", float, 0.75, lo=0.05, hi=0.95, step=0.05)]
+          Param("lr", float, 0.75, lo=0.05, hi=0.95, step=0.05), Param("present", bool, False)]
 state.init(params)
+CITATION = ("Hu, Debnath, Xie, Chen 2022, *Exploring Long-Sequence Masked Autoencoders* "
+            "([arXiv 2210.07224](https://arxiv.org/abs/2210.07224)), walked through on the small MAE family trained "
+            "for this app (I = 128 px).")
 
 
 def _go(k):
@@ -356,13 +397,29 @@ sb.subheader("Steps")
 numbers = list(range(1, len(STEPS) + 1))
 step = sb.radio("Step", numbers, key="step", format_func=lambda k: f"{k}. {STEPS[k - 1].title}",
                 label_visibility="collapsed")
-nav = st.columns([1, 1, 6])
-nav[0].button("Back", key="lesson_back", icon=":material/arrow_back:", on_click=_go, args=(max(1, step - 1),),
-              disabled=step == 1, width="stretch")
-nav[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", on_click=_go,
-              args=(min(len(STEPS), step + 1),), disabled=step == len(STEPS), width="stretch")
+present = sb.toggle("Presentation mode", key="present", help="For a projector (1280 × 720): a one-line header and "
+                    "figures sized so that each step's main figure shows without scrolling.")
 current = STEPS[step - 1]
-st.header(f"{step}. {current.title}", divider="gray")
+
+
+def nav_buttons(cols, width="stretch"):
+    cols[0].button("Back", key="lesson_back", icon=":material/arrow_back:", on_click=_go, args=(max(1, step - 1),),
+                   disabled=step == 1, width=width)
+    cols[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", on_click=_go,
+                   args=(min(len(STEPS), step + 1),), disabled=step == len(STEPS), width=width)
+
+
+if present:  # one line: Back, Next and the step's title; the page's own top padding shrinks to the toolbar
+    st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-bottom:2rem}"
+            ".st-key-lesson_head h3{padding:0;margin:0}</style>")
+    head = st.container(key="lesson_head", horizontal=True, vertical_alignment="center")
+    nav_buttons([head, head], "content")
+    head.markdown(f"### {step}. {current.title}")
+else:
+    st.title("Lesson: long sequences and mask units")
+    st.caption(CITATION + " Each step links to the full page in the same state.")
+    nav_buttons(st.columns([1, 1, 6]))
+    st.header(f"{step}. {current.title}", divider="gray")
 st.markdown(current.text)  # drawn before anything heavy is imported: the first paint needs no model
 
 # ---------------------------------------------------------------- heavy imports after the first paint of text
@@ -376,9 +433,11 @@ from ui import quotes, receptive, render  # noqa: E402
 @st.fragment
 def draw_step(current: Step):
     """The step's live view: its own controls (seed, ratio, image...) rerun only this, not the page's frame."""
-    current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"]))
+    current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"], present))
     state.publish(params)
 
 
 draw_step(current)
+if present:
+    st.caption(CITATION)
 state.show_notices()

@@ -193,7 +193,8 @@ def _sync(device):
 SIDES = ("ours", "hf", "hf_fp32")  # hf_fp32: transformers in float32 whatever --precision is (skipped when equal)
 
 
-def _jobs(side: str, model, x, mask, device, precision: str, compile_: bool = False):
+def _jobs(side: str, model, x, mask, device, precision: str, compile_: bool = False,
+          budget_mb: float | None = None):
     """(recon_fn, attention_fn, hf model or None, bare_fn or None) for one side, each run in ``precision``
     (mae_core.precision.compute: the same context for both sides); each returns outputs for the checks."""
     from .attention import analyze
@@ -215,7 +216,7 @@ def _jobs(side: str, model, x, mask, device, precision: str, compile_: bool = Fa
                 return model(x, ids_keep, ids_restore)
 
         def attention():
-            res = analyze(model, x, query=query, layers="encoder", precision=precision)
+            res = analyze(model, x, query=query, layers="encoder", precision=precision, budget_mb=budget_mb)
             return dict(cls=res.cls_attention.reshape(cfg.depth, -1, gh * gw),
                         query=res.query_attention.reshape(cfg.depth, -1, gh * gw),
                         rollout=res.rollout.reshape(-1), mad=res.mean_attention_distance)
@@ -252,7 +253,7 @@ def _to_numpy(v):
 
 def measure(side: str, cfg_dict: dict, seed: int = 0, repeats: int = 20, device: str = "cpu",
             threads: int = 0, what: str = "both", precision: str = "auto",
-            compile_: bool = False) -> tuple[dict, dict]:
+            compile_: bool = False, budget_mb: float | None = None) -> tuple[dict, dict]:
     """Run one side's jobs: -> (timings and/or peak memory, outputs as numpy arrays). what: latency | memory | both.
 
     side: ours | hf | hf_fp32. Ours also runs once in fp32 when the precision is another (outputs "ref.*"), the
@@ -268,7 +269,8 @@ def measure(side: str, cfg_dict: dict, seed: int = 0, repeats: int = 20, device:
     x, mask = bench_inputs(cfg, seed)
     x = x.to(dev)
     recon, attention, hf, bare = _jobs("hf" if side == "hf_fp32" else side, model, x, mask, dev, prec,
-                                       compile_=compile_ and side == "ours" and dev.type == "cuda")
+                                       compile_=compile_ and side == "ours" and dev.type == "cuda",
+                                       budget_mb=budget_mb)
     outputs, stats = {}, dict(threads=torch.get_num_threads(), precision=prec)
     with torch.inference_mode():
         if side == "ours" and prec != "fp32":
@@ -362,20 +364,21 @@ def _unflatten(d: dict) -> dict:
 def _worker(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     stats, outputs = measure(spec["side"], spec["cfg"], spec["seed"], spec["repeats"], spec["device"],
-                             spec["threads"], spec["what"], spec.get("precision", "auto"), spec.get("compile", False))
+                             spec["threads"], spec["what"], spec.get("precision", "auto"), spec.get("compile", False),
+                             spec.get("budget_mb"))
     np.savez(spec["out"] + ".npz", **_flatten(outputs))
     Path(spec["out"] + ".json").write_text(json.dumps(stats))
     return 0
 
 
 def _subprocess(side: str, cfg_dict: dict, what: str, *, seed, repeats, device, threads, timeout, precision,
-                compile_=False):
+                compile_=False, budget_mb=None):
     with tempfile.TemporaryDirectory(prefix="mae_bench_") as tmp:
         out = str(Path(tmp) / side)
         spec = Path(tmp) / "spec.json"
         spec.write_text(json.dumps(dict(side=side, cfg=cfg_dict, seed=seed, repeats=repeats, device=device,
                                         threads=threads, out=out, what=what, precision=precision,
-                                        compile=compile_)))
+                                        compile=compile_, budget_mb=budget_mb)))
         env = dict(os.environ)
         if what == "memory":  # freed tensors go straight back to the OS, so RSS follows the live tensors
             env.update(MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
@@ -393,13 +396,15 @@ def _subprocess(side: str, cfg_dict: dict, what: str, *, seed, repeats, device, 
 
 
 def run_side(side: str, cfg_dict: dict, *, seed: int, repeats: int, device: str, threads: int, isolate: bool,
-             timeout: float = 7200, precision: str = "auto", compile_: bool = False) -> tuple[dict, dict]:
+             timeout: float = 7200, precision: str = "auto", compile_: bool = False,
+             budget_mb: float | None = None) -> tuple[dict, dict]:
     """One side's figures. Isolated: two fresh processes, one timed with the default allocator and one measuring
     memory with glibc's mmap threshold lowered (that setting costs page faults, so it never touches the timings)."""
     if not isolate:
-        return measure(side, cfg_dict, seed, repeats, device, threads, precision=precision, compile_=compile_)
+        return measure(side, cfg_dict, seed, repeats, device, threads, precision=precision, compile_=compile_,
+                       budget_mb=budget_mb)
     kw = dict(seed=seed, repeats=repeats, device=device, threads=threads, timeout=timeout, precision=precision,
-              compile_=compile_)
+              compile_=compile_, budget_mb=budget_mb)
     mem, _ = _subprocess(side, cfg_dict, "memory", **kw)
     stats, outputs = _subprocess(side, cfg_dict, "latency", **kw)
     stats.update(peak_mem_mb=mem["peak_mem_mb"], memory_method=mem["memory_method"])
@@ -537,7 +542,8 @@ def _loadavg() -> str:
 
 
 def run(rows: dict, *, device: str = "cpu", repeats: int = 20, seed: int = 0, threads: int = 0,
-        isolate: bool = True, progress: bool = True, precision: str = "auto", compile_: bool = False) -> dict:
+        isolate: bool = True, progress: bool = True, precision: str = "auto", compile_: bool = False,
+        budget_mb: float | None = None) -> dict:
     from tqdm import tqdm
 
     from .precision import resolve_precision
@@ -551,6 +557,7 @@ def run(rows: dict, *, device: str = "cpu", repeats: int = 20, seed: int = 0, th
                   threads=threads or torch.get_num_threads(), machine=platform.machine(),
                   python=platform.python_version(), repeats=repeats, seed=seed, mask_ratio=MASK_RATIO,
                   isolated_processes=isolate, compiled_forward=compile_ and device == "cuda",
+                  analysis_budget_mb=budget_mb,
                   loadavg_start=_loadavg(), method=__doc__.split("\n\n", 1)[1].strip(),
                   rows=[], **_device_info(device))
     sides = SIDES if prec != "fp32" else SIDES[:2]
@@ -561,7 +568,8 @@ def run(rows: dict, *, device: str = "cpu", repeats: int = 20, seed: int = 0, th
         for side in sides:
             bar.set_postfix_str(f"{key} {side}")
             got[side] = run_side(side, cfg.to_dict(), seed=seed, repeats=repeats, device=device, threads=threads,
-                                 isolate=isolate, precision=prec, compile_=compile_)
+                                 isolate=isolate, precision=prec, compile_=compile_,
+                                 budget_mb=budget_mb if side == "ours" else None)
             bar.update(1)
         (o, oo), (h, ho) = got["ours"], got["hf"]
         ref = oo.get("ref", oo)  # our float32 result
@@ -603,6 +611,9 @@ def cli(argv=None) -> int:
     ap.add_argument("--compile", action="store_true",
                     help="CUDA: our reconstruction forward through torch.compile(mode='reduce-overhead'); the first "
                          "call's compile time is reported (ignored on a CPU)")
+    ap.add_argument("--memory-budget-mb", type=float,
+                    help="cap on our analysis' working memory (default: none; on CUDA half the free memory, a whole "
+                         "layer per block when it fits)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -622,7 +633,8 @@ def cli(argv=None) -> int:
     elif not a.quick:
         rows = {k: ROWS[k] for k in DEFAULT_ROWS.get(device, tuple(ROWS))}
     result = run(rows, device=device, repeats=a.repeats, seed=a.seed, threads=a.threads,
-                 isolate=not a.in_process, progress=not a.quiet, precision=a.precision, compile_=a.compile)
+                 isolate=not a.in_process, progress=not a.quiet, precision=a.precision, compile_=a.compile,
+                 budget_mb=a.memory_budget_mb)
     print(format_table(result))
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

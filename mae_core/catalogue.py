@@ -207,13 +207,42 @@ def _decoder(obj) -> Decoder | None:
 
 
 def parse_entry(obj, origin: str = "shipped") -> Entry:
-    """One JSON object -> Entry; raises _Bad(field, why)."""
+    """One JSON object -> Entry; raises _Bad(field, why). Fields are checked in the order they are listed here, so
+    the first problem of an entry is the one reported."""
     if not isinstance(obj, dict):
         raise _Bad("(entry)", "each entry must be a JSON object")
     _unknown(obj, _TOP)
     eid = _str(obj, "id", max_len=80)
     if not _ID_RE.match(eid):
         raise _Bad("id", "use lower-case letters, digits, '.', '_' and '-' (at most 80)")
+    url, hub = _location(obj)
+    md5, sha = _checksums(obj)
+    size = _int(obj, "size_bytes", 1, 2**45, required=False)
+    fmt, kind, target = _kind(obj, hub)
+    arch, dec, embed, heads, patch, image = _architecture(obj, kind)
+    ratio = obj.get("mask_ratio", 0.75)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+        raise _Bad("mask_ratio", f"must be a number between 0 and 1, got {ratio!r}")
+    unver = obj.get("unverified", [])
+    if not isinstance(unver, list) or not all(isinstance(u, str) and u.strip() for u in unver):
+        raise _Bad("unverified", "must be a list of strings")
+    epochs = obj.get("epochs")
+    if epochs is not None and not isinstance(epochs, (str, int)):
+        raise _Bad("epochs", "must be a string, a number or null")
+    return Entry(
+        id=eid, title=_str(obj, "title", max_len=120), source=_str(obj, "source", max_len=120), format=fmt,
+        kind=kind, encoder=_str(arch, "encoder", max_len=40), embed_dim=embed,
+        depth=_int(arch, "depth", 1, 256, where="architecture."), num_heads=heads, patch_size=patch,
+        image_size=image, decoder=dec, shows=_str(obj, "shows"), evidence=_str(obj, "evidence"), url=url, hub_id=hub,
+        revision=_str(obj, "revision", required=False, max_len=120) or "main", md5_prefix=md5, sha256=sha,
+        size_bytes=size, target=target, mask_unit=_int(obj, "mask_unit", 1, 64, required=False) or 1,
+        mask_ratio=float(ratio), training_data=_str(obj, "training_data", required=False),
+        epochs=None if epochs is None else str(epochs), licence=_str(obj, "licence", required=False, max_len=120),
+        unverified=tuple(u.strip() for u in unver), origin=origin)
+
+
+def _location(obj: dict) -> tuple[str | None, str | None]:
+    """(url, hub_id): exactly one, a URL ending in a file name or an owner/name hub id."""
     url, hub = _str(obj, "url", required=False, max_len=2000), _str(obj, "hub_id", required=False, max_len=200)
     if bool(url) == bool(hub):
         raise _Bad("url/hub_id", "give exactly one of url (a file) and hub_id (a hub model)")
@@ -228,13 +257,22 @@ def parse_entry(obj, origin: str = "shipped") -> Entry:
             raise _Bad("revision", "only for hub_id entries")
     if hub and not _HUB_RE.match(hub):
         raise _Bad("hub_id", f"must look like owner/name, got {hub!r}"[:160])
+    return url, hub
+
+
+def _checksums(obj: dict) -> tuple[str | None, str | None]:
+    """(md5_prefix, sha256), each optional and lower-case hex."""
     md5 = obj.get("md5_prefix")
     if md5 is not None and (not isinstance(md5, str) or not 4 <= len(md5) <= 32 or not _HEX.match(md5)):
         raise _Bad("md5_prefix", "must be 4 to 32 lower-case hex digits (the start of the published md5)")
     sha = obj.get("sha256")
     if sha is not None and (not isinstance(sha, str) or len(sha) != 64 or not _HEX.match(sha)):
         raise _Bad("sha256", "must be 64 lower-case hex digits")
-    size = _int(obj, "size_bytes", 1, 2**45, required=False)
+    return md5, sha
+
+
+def _kind(obj: dict, hub: str | None) -> tuple[str, str, str | None]:
+    """(format, class, target) from their closed vocabularies."""
     fmt = _str(obj, "format")
     if fmt not in FORMATS:
         raise _Bad("format", f"must be one of {', '.join(FORMATS)}")
@@ -246,6 +284,11 @@ def parse_entry(obj, origin: str = "shipped") -> Entry:
     target = obj.get("target")
     if target is not None and target not in TARGETS:
         raise _Bad("target", f"must be one of {', '.join(TARGETS)} or null")
+    return fmt, kind, target
+
+
+def _architecture(obj: dict, kind: str) -> tuple:
+    """(architecture object, decoder, width, heads, patch, image size), consistent with each other and the class."""
     arch = obj.get("architecture")
     if not isinstance(arch, dict):
         raise _Bad("architecture", "missing (an object: encoder, embed_dim, depth, num_heads, patch_size, decoder)")
@@ -265,25 +308,7 @@ def parse_entry(obj, origin: str = "shipped") -> Entry:
     image = _int(obj, "image_size", 1, 16384)
     if image % patch:
         raise _Bad("image_size", f"{image} is not a whole number of {patch}-px patches")
-    ratio = obj.get("mask_ratio", 0.75)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
-        raise _Bad("mask_ratio", f"must be a number between 0 and 1, got {ratio!r}")
-    unver = obj.get("unverified", [])
-    if not isinstance(unver, list) or not all(isinstance(u, str) and u.strip() for u in unver):
-        raise _Bad("unverified", "must be a list of strings")
-    epochs = obj.get("epochs")
-    if epochs is not None and not isinstance(epochs, (str, int)):
-        raise _Bad("epochs", "must be a string, a number or null")
-    return Entry(
-        id=eid, title=_str(obj, "title", max_len=120), source=_str(obj, "source", max_len=120), format=fmt,
-        kind=kind, encoder=_str(arch, "encoder", max_len=40), embed_dim=embed,
-        depth=_int(arch, "depth", 1, 256, where=w), num_heads=heads, patch_size=patch, image_size=image,
-        decoder=dec, shows=_str(obj, "shows"), evidence=_str(obj, "evidence"), url=url, hub_id=hub,
-        revision=_str(obj, "revision", required=False, max_len=120) or "main", md5_prefix=md5, sha256=sha,
-        size_bytes=size, target=target, mask_unit=_int(obj, "mask_unit", 1, 64, required=False) or 1,
-        mask_ratio=float(ratio), training_data=_str(obj, "training_data", required=False),
-        epochs=None if epochs is None else str(epochs), licence=_str(obj, "licence", required=False, max_len=120),
-        unverified=tuple(u.strip() for u in unver), origin=origin)
+    return arch, dec, embed, heads, patch, image
 
 
 def _read_file(path: Path, cat: Catalogue, origin: str | None = None) -> None:

@@ -41,7 +41,6 @@ MASK_NOISE = "noise"  # MAE's masking noise
 SCALES: dict[str, tuple[Stop, ...]] = {ERROR: INFERNO, ATTENTION: INFERNO, GRADIENT: INFERNO, MASK_NOISE: NOISE}
 
 NOT_SCORED_RGB = (225, 225, 225)  # patches an error map does not score (the visible ones), on every page
-MASK_GREY_RGB = (124, 116, 104)  # removed patches, MAE's ImageNet mean colour (0.485, 0.456, 0.406)
 
 
 def css(rgb) -> str:

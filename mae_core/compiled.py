@@ -5,12 +5,13 @@ and the first call's compile-and-capture time is reported, never hidden.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
 
 import torch
+
+from . import settings
 
 ENV_COMPILE = "MAE_COMPILE"
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {precision: _Compiled}
@@ -23,7 +24,7 @@ def wanted(device, asked: bool | None = None) -> bool:
         return False
     if asked is not None:
         return bool(asked)
-    return os.environ.get(ENV_COMPILE, "0").strip().lower() in ("1", "true", "yes", "on")
+    return bool(settings.get(ENV_COMPILE))
 
 
 class _Compiled:

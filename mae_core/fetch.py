@@ -208,48 +208,14 @@ def _http_download(entry: Entry, part: Path, progress: Progress | None, retries:
                         part.unlink()  # longer than the server's file: start again once
                         restarted = True
                         continue
-                    if r.status_code == 404:
-                        raise FetchError(f"{entry.id}: the server has no file at {entry.url} (HTTP 404); the "
-                                         f"catalogue's URL may be out of date")
-                    if r.status_code >= 400:
-                        raise FetchError(f"{entry.id}: {_host(entry.url)} answered HTTP {r.status_code} "
-                                         f"{r.reason or ''} for {entry.url}".rstrip())
-                    if have and r.status_code == 206:
-                        cr = r.headers.get("Content-Range", "")
-                        if not cr.replace(" ", "").startswith(f"bytes{have}-"):
-                            raise FetchError(f"{entry.id}: the server answered the resume at byte {have} with "
-                                             f"Content-Range {cr!r}")
-                        mode, start = "ab", have
-                    else:  # 200: the whole file (a server that ignores Range restarts the download)
-                        mode, start = "wb", 0
+                    _raise_for_status(entry, r)
+                    mode, start = _resume_mode(entry, r, have)
                     total = _total_length(r, start)
-                    if total is not None and total > limit:
-                        raise FetchError(f"{entry.id}: the server announces {_mb(total)}, more than "
-                                         + (f"the catalogue's size {_mb(limit)}" if entry.size_bytes else
-                                            f"the download limit {_mb(limit)} (MAE_MAX_DOWNLOAD_GB)"))
-                    if total is not None:
-                        free = shutil.disk_usage(part.parent).free
-                        if total - start > free:
-                            raise FetchError(f"{entry.id}: needs {_mb(total - start)} but only {_mb(free)} are "
-                                             f"free in {part.parent}")
-                    done = start
+                    _check_room(entry, part, total, start, limit)
                     if progress:
-                        progress(done, total)
+                        progress(start, total)
                     phase = "body"
-                    with open(part, mode) as f:
-                        for chunk in r.iter_content(CHUNK):
-                            if not chunk:
-                                continue
-                            f.write(chunk)
-                            done += len(chunk)
-                            if done > limit:
-                                raise FetchError(f"{entry.id}: the server sent more than {_mb(limit)}; refused "
-                                                 f"and deleted it", discard=True)
-                            if progress:
-                                progress(done, total)
-                    if total is not None and done != total:
-                        raise requests.exceptions.ChunkedEncodingError(f"{done} of {total} bytes")
-                    return done
+                    return _write_body(entry, r, part, mode, start, total, limit, progress)
             except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as e:
                 kept = part.stat().st_size if part.exists() else 0
@@ -269,6 +235,64 @@ def _http_download(entry: Entry, part: Path, progress: Progress | None, retries:
     finally:
         if own:
             s.close()
+
+
+def _raise_for_status(entry: Entry, r) -> None:
+    if r.status_code == 404:
+        raise FetchError(f"{entry.id}: the server has no file at {entry.url} (HTTP 404); the "
+                         f"catalogue's URL may be out of date")
+    if r.status_code >= 400:
+        raise FetchError(f"{entry.id}: {_host(entry.url)} answered HTTP {r.status_code} "
+                         f"{r.reason or ''} for {entry.url}".rstrip())
+
+
+def _resume_mode(entry: Entry, r, have: int) -> tuple[str, int]:
+    """(file mode, first byte) for the response: append after `have` bytes to a 206 that starts there, else write
+    the whole file (a server that ignores Range restarts the download)."""
+    if have and r.status_code == 206:
+        cr = r.headers.get("Content-Range", "")
+        if not cr.replace(" ", "").startswith(f"bytes{have}-"):
+            raise FetchError(f"{entry.id}: the server answered the resume at byte {have} with "
+                             f"Content-Range {cr!r}")
+        return "ab", have
+    return "wb", 0
+
+
+def _check_room(entry: Entry, part: Path, total: int | None, start: int, limit: int) -> None:
+    """Refuse an announced size over the limit (the catalogue's size, else MAE_MAX_DOWNLOAD_GB) or the free disk."""
+    if total is None:
+        return
+    if total > limit:
+        raise FetchError(f"{entry.id}: the server announces {_mb(total)}, more than "
+                         + (f"the catalogue's size {_mb(limit)}" if entry.size_bytes else
+                            f"the download limit {_mb(limit)} (MAE_MAX_DOWNLOAD_GB)"))
+    free = shutil.disk_usage(part.parent).free
+    if total - start > free:
+        raise FetchError(f"{entry.id}: needs {_mb(total - start)} but only {_mb(free)} are "
+                         f"free in {part.parent}")
+
+
+def _write_body(entry: Entry, r, part: Path, mode: str, start: int, total: int | None, limit: int,
+                progress: Progress | None) -> int:
+    """Stream the body into `part`; -> bytes now in it. Past `limit` the file is refused; a body shorter than
+    announced raises requests' ChunkedEncodingError, which the caller resumes."""
+    import requests
+
+    done = start
+    with open(part, mode) as f:
+        for chunk in r.iter_content(CHUNK):
+            if not chunk:
+                continue
+            f.write(chunk)
+            done += len(chunk)
+            if done > limit:
+                raise FetchError(f"{entry.id}: the server sent more than {_mb(limit)}; refused "
+                                 f"and deleted it", discard=True)
+            if progress:
+                progress(done, total)
+    if total is not None and done != total:
+        raise requests.exceptions.ChunkedEncodingError(f"{done} of {total} bytes")
+    return done
 
 
 def _digests(path: Path) -> dict:

@@ -327,7 +327,7 @@ def held_out_quality(model, mask_unit: int, images=None, seeds: int = 5, mask_ra
     rows = []
     for img in (DEMO_IMAGES.values() if images is None else images):
         for seed in range(seeds):
-            r = reconstruct(model, img, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed)
+            r = reconstruct(model, img, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed, precision="fp32")
             rows.append((r.masked_mse, r.baselines["mean_fill"], r.baselines["gaussian_fill"]))
     mse, mean_fill, gauss = np.mean(rows, axis=0)
     return dict(model=float(mse), mean_fill=float(mean_fill), gaussian_fill=float(gauss))

@@ -70,6 +70,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("MAE_PRECISION", "auto", str, "auto",
             "the precision of the linear layers when a page does not choose one: `auto` (TF32 on CUDA, float32 on "
             "CPU), `fp32`, `tf32` or `bf16`; statistics always stay float32"),
+    Setting("MAE_COMPILE", False, _flag, "0",
+            "1: compile the reconstruction forward for fixed shapes on CUDA (torch.compile, reduce-overhead; the "
+            "first call's compile time is in the notes); never on a CPU"),
     Setting("MAE_DATA_DIR", None, str, "~/.cache/mae_explorer/training_photos",
             "where `python -m mae_core data fetch` keeps the training photographs"),
     Setting("MAE_CODE_REVISION", None, str, "unset (the git commit)",

@@ -276,7 +276,7 @@ def _reconstruction_rows(m, img, iname: str, seed: int, mu: int, train_mu: int, 
     gh, gw = m.cfg.grid
     p = m.cfg.patch_size
     cell = p * mu
-    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed)
+    res = reconstruct(m, img, mask_unit=mu, mask_ratio=mask_ratio, seed=seed, precision="fp32")
     eff = res.effective_ratio
     bits = note_bits + ([f"effective mask ratio {eff:.4f}"] if abs(eff - mask_ratio) > 1e-9 else [])
     r0 = dict(base, Le=res.lengths.Le, image=iname, seed=seed, note="; ".join(bits))
@@ -348,7 +348,7 @@ def _attention_rows(prov: dict, cid: str, model, info, iname: str, img) -> list[
                 image_size=cfg.img_size[0], patch_size=cfg.patch_size,
                 mask_unit=max(1, int(info.mask_unit or 1)), Le=gh * gw,
                 note="unmasked image (all L patches visible); MAD averaged over heads")
-    res = analyze(model, img)
+    res = analyze(model, img, precision="fp32")  # measured tables: the reference precision
     mad = res.mean_attention_distance.mean(axis=1)  # (layers,)
     frac = res.mad_fraction.mean(axis=1)
     rows = []

@@ -47,7 +47,7 @@ def most_local_head(model, images) -> tuple[float, int]:
     """(min over heads of first-layer MAD / uniform reference, that head) over `images`."""
     from .attention import mad_over_images
 
-    s = mad_over_images(model, images, layers=[MAD_LAYER])
+    s = mad_over_images(model, images, layers=[MAD_LAYER], precision="fp32")
     ratio = s.mad_ratio[0]
     h = int(np.argmin(ratio))
     return float(ratio[h]), h

@@ -52,11 +52,12 @@ stage() {
 
 P="$OUTDIR/parts"
 if [ "$TINY" = 1 ]; then
-  ROWS_A=(--quick --rows tiny-L16); ROWS_B=(--quick --rows tiny-L64); ROWS_SMALL=(--quick --rows tiny-L64); REPEATS=2
+  ROWS_A=(--quick --rows tiny-L16); ROWS_B=(--quick --rows tiny-L64); ROWS_SMALL=(--quick --rows tiny-L64)
+  ROWS_BIG=(--quick --rows tiny-L64); REPEATS=2
   LAT=(--tiny --repeats 3)
 else
   ROWS_A=(--rows B16-224,B8-224,L16-448); ROWS_B=(--rows L8-448,H14-448); ROWS_SMALL=(--rows B16-224,L16-448)
-  REPEATS=20
+  ROWS_BIG=(--rows L8-448); REPEATS=20
   LAT=(--repeats 20)
 fi
 
@@ -79,6 +80,9 @@ stage latency_bf16 20 90 "$PY" scripts/compute_latency.py --device auto --precis
 # 4. the default precision (tf32 on CUDA) on two rows, then bf16 with the compiled forward on the same rows
 stage bench_auto 40 120 "$PY" -m mae_core bench --device auto --precision auto "${ROWS_SMALL[@]}" --repeats "$REPEATS" \
   --in-process --quiet --out "$P/bench_auto.json"
+# 5. memory at L = 3136 with the analysis capped at 512 MB (whole-layer blocks against the 0.05x-of-HF memory bound)
+stage bench_bf16_budget 40 120 "$PY" -m mae_core bench --device auto --precision bf16 "${ROWS_BIG[@]}" \
+  --repeats "$REPEATS" --in-process --quiet --memory-budget-mb 512 --out "$P/bench_bf16_budget512.json"
 stage bench_bf16_compiled 40 120 "$PY" -m mae_core bench --device auto --precision bf16 "${ROWS_SMALL[@]}" \
   --repeats "$REPEATS" --in-process --quiet --compile --out "$P/bench_bf16_compiled.json"
 

@@ -96,3 +96,92 @@ def pytest_collection_modifyitems(config, items):
         if item.module.__name__.rpartition(".")[2] in DEPLOY_MODULES:
             item.add_marker(pytest.mark.deploy)
             item.add_marker(pytest.mark.slow)
+
+
+# ------------------------------------------------------------------ the app in AppTest
+APP = str(ROOT / "app.py")
+
+
+def open_page(page: str | None = None, query: dict | None = None, secrets: dict | None = None, at=None,
+              timeout: float = 240):
+    """A fresh session of the whole app (router, gate, URL state) opened on `page` with the given URL parameters,
+    as when someone follows a shared link; `at` continues an existing session instead."""
+    from streamlit.testing.v1 import AppTest
+
+    at = at or AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (secrets or {}).items():
+        at.secrets[k] = v
+    if query:
+        at.query_params.update({k: str(v) for k, v in query.items()})
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+# ------------------------------------------------------------------ headless Chromium against a real server
+# The system Chromium (/usr/bin/chromium, Debian's package), never a downloaded browser. Without it the browser tests
+# are skipped, except under CI=true, where they fail. Module-scoped: one browser and one server per test module, closed
+# before the next module (whose own playwright or asyncio loop would clash with a live sync one).
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+
+def _load_screenshot_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+shot = _load_screenshot_script()  # scripts/screenshot.py: the server, the waits and the problem finder
+
+
+def in_ci() -> bool:
+    import os
+
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(shot.CHROMIUM).is_file():
+        msg = f"{shot.CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
+        if in_ci():
+            pytest.fail(msg + " - required under CI")
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if in_ci():
+            pytest.fail("playwright is not installed (requirements-dev.txt) - required under CI")
+        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_family, browser):
+    """`streamlit run app.py` on a free loopback port, serving the tiny family."""
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    with shot.server({"MAE_CHECKPOINT_DIR": str(Path(next(iter(tiny_family.values()))).parent)}) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+def open_url(page, url):
+    """Open `url` and wait until Streamlit has finished its run (and plotly has drawn)."""
+    page.goto(url, wait_until="domcontentloaded")
+    shot.wait_idle(page)
+    page.wait_for_timeout(500)

@@ -457,8 +457,11 @@ def test_log_axes_are_ticked_at_the_values_present(shipped):
     released = [r for r in shipped if r["metric"] == ab.RELEASED_CONFIG and r["setting"] == "L"]
     chart = next(c for c in ab.measured_figures(rows, shipped, resized=True) if c.table.startswith("sweep: L"))
     Ls = {float(r["L"]) for r in rows if r["table"].startswith("sweep: L")}
-    Ls |= {float(r["setting_value"]) for r in released}
     assert chart.figure.layout.xaxis.type == "log" and list(chart.figure.layout.xaxis.tickvals) == sorted(Ls)
+    # the released L (784) is labelled on its own line, never ticked beside 1024, where the two labels collided
+    assert released and not {float(r["setting_value"]) for r in released} & set(chart.figure.layout.xaxis.tickvals)
+    assert any(f"released: L={r['setting_value']}" in (a.text or "") for a in chart.figure.layout.annotations
+               for r in released)
     assert ab.axis_ticks([0.1, 0.25, 0.75]) is None  # a linear axis of fractions keeps plotly's ticks
 
 
@@ -470,10 +473,12 @@ def test_measured_charts_have_short_titles_and_keep_the_detail_in_hover():
     assert {c.table for c in charts} == {r["table"] for r in measured}
     for ch in charts:
         assert ch.title and ch.caption and len(ch.title) <= 40
+        assert ch.figure.layout.title.text == ch.title  # the camera button's PNG says what it shows
+        assert ch.figure.layout.legend.orientation == "h"  # under the panels: never cut off at the right
         titles = [a.text for a in ch.figure.layout.annotations if a.text and "released" not in a.text]
         assert titles and all(len(t) <= 40 for t in titles)
         metrics = {r["metric"] for r in measured if r["table"] == ch.table}
-        hovers = " ".join(h for tr in ch.figure.data for h in tr.hovertext)
+        hovers = " ".join(h.replace("<br>", " ") for tr in ch.figure.data for h in tr.hovertext)  # wrapped
         assert all(f"{m}: " in hovers for m in metrics)  # the full metric name, unit and all
     assert ab.short_title("forward latency (ms, batch 1, median)", 30) == "forward latency (ms)"
     assert ab.short_title("masked MSE ([0,1] RGB)", 30) == "masked MSE ([0,1] RGB)"
@@ -639,3 +644,32 @@ def test_log_axis_with_many_points_gets_round_ticks_not_one_per_point():
     assert axis_ticks([64, 256, 1024], log=True) == ([64.0, 256.0, 1024.0], ["64", "256", "1024"])
     vals, _ = axis_ticks([11 + i * 0.5 for i in range(12)], log=True)  # no 1-2-5 value inside: the two ends
     assert vals == [11.0, 16.5]
+
+
+def test_a_measured_chart_caption_names_only_what_is_drawn(shipped):
+    """The red dotted line and the resized-input points are described only when the chart draws them."""
+    rows = _synthetic_sweep()
+    plain = next(c for c in ab.measured_figures(rows) if c.table.startswith("sweep: L"))
+    assert "red dotted" not in plain.caption and "resized input" not in plain.caption
+    assert not plain.figure.layout.shapes
+    full = next(c for c in ab.measured_figures(rows, shipped, resized=True) if c.table.startswith("sweep: L"))
+    assert "red dotted line is the Long-Seq MAE released sequence length L (784)" in full.caption
+    assert "resized input" in full.caption and any(s.x0 == 784 for s in full.figure.layout.shapes)
+
+
+def test_hover_lines_are_short_enough_not_to_be_clipped(shipped):
+    """A tooltip wider than the chart's frame is cut on both sides (seen at 1400 px): every line is wrapped."""
+    _, measured = ab.split_measured(shipped)
+    figs = [figure_for("Kong et al. 2023", shipped), figure_for("MAE", shipped, table="Table 1(a)")]
+    figs += [c.figure for c in ab.evidence_figures(shipped)] + [c.figure for c in ab.measured_figures(measured)]
+    lines = [ln for f in figs for tr in f.data for h in (getattr(tr, "hovertext", None) or [])
+             for ln in str(h).split("<br>")]
+    assert lines and max(len(re.sub(r"<[^>]+>", "", ln)) for ln in lines) <= ab.figures.HOVER_WIDTH
+
+
+def test_sources_name_every_source_and_status_of_a_chart(shipped):
+    rows = [r for r in shipped if r["study"] == "Kong et al. 2023" and r["table"] == "Table 1"]
+    src = ab.sources(rows)
+    assert sum(s["numbers"] for s in src) == len(rows)
+    assert {(s["source"], s["status"]) for s in src} == {(r["source"], r["status"]) for r in rows}
+    assert all(s["where"] for s in src)  # the venue or arXiv id

@@ -18,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mae_core.errors import MAEError
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -35,18 +36,6 @@ TIMEOUT = 180
 
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page: str | None = None, query: dict | None = None, secrets: dict | None = None) -> AppTest:
-    """A fresh session opened on `page` with the given URL parameters, as when someone follows a shared link."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (secrets or {}).items():
-        at.secrets[k] = v
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def problems(at: AppTest) -> list[str]:
@@ -559,7 +548,8 @@ def test_grid_png_has_row_and_column_labels_mse_values_and_a_title(downloads, mo
     assert [t.split()[1] for row in cell_text for t in row] == on_page  # the PNG shows the page's MSE values
     assert "china" in kw["subtitle"] and "seed 5" in kw["subtitle"] and kw["title"]
     png = _png(data)
-    assert png.shape[0] > 2 * 160 and _ink(png[:20]) > 50  # a title line above the grid
+    assert png.shape[0] > 2 * 160 and _ink(png[:48]) > 50  # a title line above the grid (type scaled to the slide)
+    assert png.shape[1] >= render.SLIDE_WIDTH  # slide-sized
 
 
 def test_labelled_grid_draws_labels_values_and_title():
@@ -583,9 +573,19 @@ def test_reconstruction_downloads_carry_title_checkpoint_image_and_values(downlo
         name, data = downloads[key]
         assert "p8-m2" in name and "china" in name and "s3" in name, name
         png = _png(data)
-        assert _ink(png[:24]) > 30, key  # a header with the title
+        assert _ink(png[:48]) > 30, key  # a header with the title (type scaled to the slide)
     mse = {m.label: m.value for m in at.metric}["masked MSE"]
     assert all(_png(downloads[k][1]).shape[0] > 64 for k in ("dl_recon", "dl_all"))
+    from ui import render
+
+    # slide-sized for a projector: every panel and the four-panel figure at least SLIDE_WIDTH (1600) px wide
+    assert all(_png(downloads[k][1]).shape[1] >= render.SLIDE_WIDTH >= 1600
+               for k in ("dl_orig", "dl_masked", "dl_recon", "dl_pasted", "dl_all"))
+    import json
+
+    for chart in at.get("plotly_chart"):  # the camera button's PNG: laid out EXPORT_WIDTH wide, saved at 2x
+        opts = json.loads(chart.proto.config)["toImageButtonOptions"]
+        assert opts["width"] * opts["scale"] >= 1600
     name, _ = downloads["dl_metrics"]
     assert "china" in name and "p8-m2" in name and float(mse) > 0
 
@@ -597,7 +597,7 @@ def test_attention_downloads_are_named_by_checkpoint_and_image(downloads):
         name, data = downloads[key]
         assert "p8-m2" in name and "china" in name, (key, name)
         if name.endswith(".png"):
-            assert _ink(_png(data)[:24]) > 30, key
+            assert _ink(_png(data)[:48]) > 30, key
 
 
 def test_one_colour_direction_for_error_and_one_grey_for_visible_patches():

@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import published_fixtures as pf
 from loopback import FileServer
@@ -18,6 +17,7 @@ from mae_core import fetch
 from mae_core.catalogue import load_catalogue
 from mae_core.errors import CheckpointError
 from ui.uploads import extract_model_zip
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -41,14 +41,6 @@ def app_env(tiny_family, monkeypatch, tmp_path):
 def server():
     with FileServer() as srv:
         yield srv
-
-
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    at.switch_page(page)
-    return at.run()
 
 
 def problems(at):

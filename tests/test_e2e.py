@@ -6,66 +6,12 @@ are skipped, except under CI=true, where they fail.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "artifacts" / "screenshots"
-
-_spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
-shot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shot)
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(shot.CHROMIUM).is_file():
-        msg = f"{shot.CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
-        if _ci():
-            pytest.fail(msg + " - required under CI")
-        pytest.skip(msg)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if _ci():
-            pytest.fail("playwright is not installed (requirements-dev.txt) - required under CI")
-        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_family, browser):
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    folder = str(Path(next(iter(tiny_family.values()))).parent)
-    with shot.server({"MAE_CHECKPOINT_DIR": folder}) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    p = ctx.new_page()
-    yield p
-    ctx.close()
-
-
-def _open(page, url):
-    page.goto(url, wait_until="domcontentloaded")
-    shot.wait_idle(page)
-    page.wait_for_timeout(500)
+from conftest import SHOTS, shot
+from conftest import open_url as _open
 
 
 @pytest.mark.parametrize("path, name", list(shot.PAGES.items()))

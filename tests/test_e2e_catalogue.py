@@ -6,47 +6,14 @@ Uses the system Chromium (/usr/bin/chromium); skipped without it, except under C
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 
-import pytest
-
 import published_fixtures as pf
+from conftest import SHOTS, shot
 from loopback import FileServer
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "artifacts" / "screenshots"
-
-_spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
-shot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shot)
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(shot.CHROMIUM).is_file():
-        msg = f"{shot.CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
-        if _ci():
-            pytest.fail(msg + " - required under CI")
-        pytest.skip(msg)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if _ci():
-            pytest.fail("playwright is not installed (requirements-dev.txt) - required under CI")
-        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=shot.CHROMIUM, args=shot.CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_download_a_published_model_in_the_page_and_see_its_reconstruction(browser, tiny_family, tmp_path):

@@ -1,8 +1,9 @@
 """Home on a projector (1280x720) in headless Chromium: "start here" and the picture of a reconstruction are above
-the fold. (The server and browser fixtures are test_e2e's.)"""
+the fold. (The server and browser fixtures are in conftest.py.)"""
 from __future__ import annotations
 
-from test_e2e import _open, app_url, browser, shot  # noqa: F401  (fixtures reused, not copied)
+from conftest import shot
+from conftest import open_url as _open
 
 
 def test_home_shows_start_here_and_a_picture_above_the_fold_at_1280x720(app_url, browser):  # noqa: F811

@@ -1,11 +1,12 @@
 """Painting a mask in headless Chromium: a single click on a patch toggles its mask unit, the canvas sits at the
-top of the results, and "Reveal all" reads as words, not nan. (The server and browser fixtures are test_e2e's.)"""
+top of the results, and "Reveal all" reads as words, not nan. (The server and browser fixtures are in conftest.py.)"""
 from __future__ import annotations
 
 import re
 import urllib.parse
 
-from test_e2e import _open, app_url, browser, shot  # noqa: F401  (fixtures reused, not copied)
+from conftest import shot
+from conftest import open_url as _open
 
 CANVAS = '[class*="st-key-paint_"] [data-testid="stPlotlyChart"]'
 

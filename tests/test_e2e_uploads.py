@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_e2e import _open, app_url, browser, shot  # noqa: F401  (fixtures reused, not copied)
+from conftest import shot
+from conftest import open_url as _open
 
 DROP = '[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]'
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -20,15 +20,6 @@ INTERNALS = ("PytorchStreamReader", "SafetensorError", "RuntimeError", "Unpickli
 
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page=None, query=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def main_errors(at) -> list[str]:

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import open_page
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 LESSON = "app_pages/lesson.py"
@@ -25,15 +27,6 @@ _spec.loader.exec_module(lesson_data)
 
 
 pytestmark = pytest.mark.usefixtures("family_env")  # the pages run on the tiny random family; the lesson's precomputed figures are the shipped family's
-
-
-def open_page(page=None, query=None, at: AppTest | None = None) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update({k: str(v) for k, v in query.items()})
-    if page:
-        at.switch_page(page)
-    return at.run()
 
 
 def ok(at):
@@ -264,11 +257,21 @@ def test_precomputed_data_is_what_the_script_produces_from_the_checkpoints_on_di
 def test_the_data_reader_and_the_script_agree_on_keys():
     if not lesson_data.OUT.is_file():
         pytest.skip("no lesson data")
-    from ui import lesson as L
+    from ui import lesson
 
-    d = L.data()
-    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == L.COMMAND
+    d = lesson.data()
+    assert d is not None and d["meta"]["command"] == lesson_data.COMMAND == lesson.COMMAND
     for name, m in lesson_data.SETTINGS["steps"]:
-        assert L.steps_from(d, name, m) is not None
+        assert lesson.steps_from(d, name, m) is not None
     for n in lesson_data.SETTINGS["recon"]:
         assert d[f"recon/{n}/pasted"].shape == (128, 128, 3)
+
+
+@pytest.mark.parametrize("step", range(1, (ROOT / LESSON).read_text(encoding="utf-8").count("\n    Step(") + 1))
+def test_presentation_mode_shows_the_same_step_with_a_one_line_header(step):
+    at = open_page(LESSON, {"step": step, "present": "true"})
+    ok(at)
+    assert not at.title and not at.header  # the title, citation and big step header give way to one line
+    assert any(m.value.startswith(f"### {step}. ") for m in at.markdown)
+    assert at.query_params["present"] == "true" and at.toggle(key="present").value
+    check_view(step, at)

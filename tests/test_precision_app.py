@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RECON, ATTN = "app_pages/reconstruction.py", "app_pages/attention.py"
 
 pytestmark = pytest.mark.usefixtures("family_env")
-
-
-def open_page(page, query=None):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({k: str(v) for k, v in (query or {}).items()})
-    at.switch_page(page)
-    return at.run()
 
 
 def texts(at) -> str:
@@ -61,3 +54,11 @@ def test_attention_page_says_its_precision():
     at = open_page(ATTN, {"precision": "bf16"})
     assert not at.exception and not at.error, [e.value for e in at.exception]
     assert "· bf16 ·" in texts(at)
+
+
+def test_a_bad_mae_precision_is_said_beside_the_control(monkeypatch):
+    monkeypatch.setenv("MAE_PRECISION", "fp8")
+    at = open_page(RECON)
+    assert not at.exception
+    assert at.selectbox(key="precision").value == "auto"
+    assert any("MAE_PRECISION must be one of" in w.value for w in at.sidebar.warning)

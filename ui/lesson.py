@@ -91,7 +91,7 @@ def masked(arr01: np.ndarray, mask_grid: np.ndarray, p: int, m: int, target: int
     return render.grid_overlay(out, p, m, target=target)
 
 
-def cost_figure(rows: list[dict], title: str):
+def cost_figure(rows: list[dict], title: str, height: int = 380):
     """Grouped bars: L, Le and Ld per model (tokens, log axis) and encoder / decoder GFLOPs."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -110,12 +110,12 @@ def cost_figure(rows: list[dict], title: str):
                       row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
-    fig.update_layout(barmode="group", height=380, title=title, margin=dict(t=70, l=10, r=10, b=10),
+    fig.update_layout(barmode="group", height=height, title=title, margin=dict(t=70, l=10, r=10, b=10),
                       legend=dict(orientation="h", y=-0.15))
     return fig
 
 
-def noise_figure(steps: dict, grid: tuple, title: str):
+def noise_figure(steps: dict, grid: tuple, title: str, height: int = 380):
     """The noise of every patch (one number per patch), kept patches outlined: what argsort sorts."""
     import plotly.graph_objects as go
 
@@ -123,14 +123,15 @@ def noise_figure(steps: dict, grid: tuple, title: str):
     noise = steps["noise_cells"][steps["cell"]].reshape(gh, gw)
     kept = (steps["mask"] == 0)
     text = [[f"{noise[i, j]:.2f}" for j in range(gw)] for i in range(gh)]
-    fig = go.Figure(go.Heatmap(z=noise, text=text, texttemplate="%{text}", colorscale=colours.colorscale(colours.MASK_NOISE),
+    fig = go.Figure(go.Heatmap(z=noise, text=text, texttemplate="%{text}",
+                               colorscale=colours.colorscale(colours.MASK_NOISE),
                                zmin=0, zmax=1, showscale=False,
                                hovertemplate="patch (%{y}, %{x})<br>noise %{z:.3f}<extra></extra>"))
     for y, x in zip(*np.nonzero(kept)):  # outlines in data coordinates: they stay on their cells at any size
         fig.add_shape(type="rect", x0=x - 0.45, x1=x + 0.45, y0=y - 0.45, y1=y + 0.45,
                       line=dict(color=colours.OUTLINE, width=2))
     _grid_axes(fig, grid)
-    fig.update_layout(height=380, title=_title(title), margin=dict(t=80, l=10, r=10, b=10))
+    fig.update_layout(height=height, title=_title(title), margin=dict(t=80, l=10, r=10, b=10))
     return fig
 
 
@@ -148,14 +149,15 @@ def _grid_axes(fig, grid) -> None:
                      title="column", dtick=1)
 
 
-def shuffle_figure(steps: dict, title: str):
-    """ids_shuffle as a strip: position in the sorted sequence -> patch id, the first len_keep kept."""
+def shuffle_figure(steps: dict, title: str, per_row: int = 32, height: int | None = None):
+    """ids_shuffle as a strip: position in the sorted sequence -> patch id, the first len_keep kept (rows of
+    per_row positions: 32 stay readable across a page, 16 in a half)."""
     import plotly.graph_objects as go
 
     ids = steps["ids_shuffle"]
     k = int(steps["len_keep"])
     n = len(ids)
-    per_row = 32 if n > 32 else n  # two rows of 32 positions stay readable
+    per_row = min(per_row, n)
     rows = -(-n // per_row)
     z = np.full((rows, per_row), np.nan)
     text = [[""] * per_row for _ in range(rows)]
@@ -170,13 +172,14 @@ def shuffle_figure(steps: dict, title: str):
                      ticktext=[f"positions {r * per_row}-{min(n, (r + 1) * per_row) - 1}" for r in range(rows)],
                      showgrid=False, zeroline=False)
     fig.update_xaxes(visible=False, range=[-0.5, per_row - 0.5])
-    fig.update_layout(height=90 + 45 * rows, title=_title(title + f" (blue: the first len_keep = {k}, kept; "
-                                                          "grey: dropped)", 140),
-                      margin=dict(t=60, l=10, r=10, b=10))
+    fig.update_layout(height=height or 90 + 45 * rows,
+                      title=_title(title + f" (blue: the first len_keep = {k}, kept; grey: dropped)",
+                                   140 if per_row > 16 else 52),
+                      margin=dict(t=95 if per_row <= 16 else 60, l=10, r=10, b=10))
     return fig
 
 
-def restore_figure(steps: dict, grid: tuple, title: str):
+def restore_figure(steps: dict, grid: tuple, title: str, height: int = 380):
     """ids_restore on the grid: where each patch sits in the shuffled sequence (kept: < len_keep)."""
     import plotly.graph_objects as go
 
@@ -189,7 +192,7 @@ def restore_figure(steps: dict, grid: tuple, title: str):
                                hovertemplate="patch (%{y}, %{x}) is token %{text} of [kept, mask tokens]"
                                              "<extra></extra>"))
     _grid_axes(fig, grid)
-    fig.update_layout(height=380, title=_title(title), margin=dict(t=80, l=10, r=10, b=10))
+    fig.update_layout(height=height, title=_title(title), margin=dict(t=80, l=10, r=10, b=10))
     return fig
 
 

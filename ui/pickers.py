@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from mae_core import assets, masking
-from mae_core.checkpoints.info import TARGET_CHOICES
+from mae_core.checkpoints.info import TARGET_CHOICES, CheckpointInfo
 from mae_core.errors import MAEError
 from mae_core.images import FIT_MODES
 
@@ -69,8 +69,8 @@ class Checkpoint:
     sha: str
     label: str
     source: str
-    model: object
-    info: object
+    model: object  # mae_core.model.MaskedAutoencoderViT, shared: never mutate it
+    info: CheckpointInfo
     target: str = "auto"  # the target choice (TARGET_CHOICES): pass it on with the path to cached results
     precision: str = "fp32"  # the resolved precision (ui.precision): pass it on to cached results
 
@@ -88,15 +88,15 @@ class Checkpoint:
 
     @property
     def trained_mask_unit(self) -> int:
-        return max(1, int(getattr(self.info, "mask_unit", 1) or 1))
+        return max(1, int(self.info.mask_unit or 1))
 
     @property
     def can_reconstruct(self) -> bool:
-        return bool(getattr(self.info, "can_reconstruct", self.cfg.has_decoder))
+        return bool(self.info.can_reconstruct)
 
     @property
     def kind(self) -> str:
-        return str(getattr(self.info, "kind", "pixel-target"))
+        return str(self.info.kind)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,21 @@ from . import state
 from .state import Param
 
 KEY = "precision"
-LABELS = {"auto": "auto", "fp32": "fp32 (exact)", "tf32": "tf32 (GPU tensor cores)", "bf16": "bf16 (fastest)"}
+LABELS = {"auto": "auto (tf32 on a GPU, fp32 on a CPU)", "fp32": "fp32", "tf32": "tf32 (GPU tensor cores)", "bf16": "bf16"}
+
+
+def env_problem() -> str | None:
+    """The one-line error for a bad MAE_PRECISION, or None."""
+    try:
+        precision_from_env()
+    except MAEError as e:
+        return str(e)
+    return None
 
 
 def param() -> Param:
-    try:
-        default = precision_from_env()
-    except MAEError:  # a bad MAE_PRECISION is reported by the warm-up; the app still runs in auto
-        default = "auto"
-    return Param(KEY, str, default, choices=PRECISIONS)
+    """The control's Param; its default is MAE_PRECISION (auto when unset or not valid: pick() says so)."""
+    return Param(KEY, str, "auto" if env_problem() else precision_from_env(), choices=PRECISIONS)
 
 
 def device_of(model):
@@ -36,6 +42,9 @@ def pick(model) -> str:
                               "Softmax, maps, distances, rollout and reconstruction errors are always float32. "
                               "Results say which precision they were computed in.")
     state.publish([p])
+    problem = env_problem()
+    if problem:  # the operator's setting is wrong: say so where the control is, and run in the chosen precision
+        st.sidebar.warning(f"{problem}; the default here is auto.", icon=":material/warning:")
     resolved = resolve_precision(st.session_state[KEY], device_of(model))
     if resolved != st.session_state[KEY]:
         st.sidebar.caption(f"Runs in {resolved} on {device_of(model).type}.")

@@ -37,6 +37,17 @@ def mad_scale(s: MADSeries, unit: str) -> float:
     return {"fraction": 1.0 / s.width, "px": 1.0, "ratio": 1.0 / s.uniform_px}[unit]
 
 
+def _legend_below(fig, height: int, title: str | None) -> None:
+    """Two legend entries a line in the bottom margin, under the x-axis title: the panel keeps `height` pixels
+    however many series there are (a legend inside the figure's height squeezed the panel to nothing)."""
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
+    legend_px = 20 * -(-entries // 2)
+    top = 40 if title else 30
+    fig.update_layout(height=height + legend_px, title=title, margin=dict(l=10, r=10, t=top, b=50 + legend_px),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+                                  entrywidth=0.5, entrywidthmode="fraction", font_size=11))
+
+
 def mad_figure(series: list[MADSeries], unit: str = "fraction", title: str | None = None, height: int = 420):
     """ViT Fig. 7 style: one dot per head per layer, the head mean as a dotted line, and a dashed line at the
     uniform-attention level of each model (its grid), in the model's colour; y axis from 0."""
@@ -64,9 +75,8 @@ def mad_figure(series: list[MADSeries], unit: str = "fraction", title: str | Non
                                  name=f"uniform attention, L={s.L:,}: {ref:.3g}", line=dict(dash="dash", width=1.5,
                                                                                              color=colour),
                                  hovertemplate=f"uniform attention on the L={s.L:,} grid: {ref:.4g}<extra></extra>"))
-    fig.update_layout(height=height, xaxis_title="encoder layer", yaxis_title=MAD_UNITS[unit],
-                      margin=dict(l=10, r=10, t=40 if title else 30, b=10), legend=dict(orientation="h", y=-0.2),
-                      title=title)
+    _legend_below(fig, height, title)
+    fig.update_layout(xaxis_title="encoder layer", yaxis_title=MAD_UNITS[unit])
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(rangemode="tozero")
     return fig
@@ -130,17 +140,17 @@ def erf_figure(series: list[ERFSeries], title: str | None = None, height: int = 
                                      hovertemplate=f"{s.label}<br>layer %{{x}}: {q} % within %{{y:.3f}} of the width"
                                      "<extra></extra>"))
         fig.add_trace(go.Scatter(x=[x0, x1], y=[s.patch_radius[1] / s.width] * 2, mode="lines",
-                                 name=f"{s.label}: its own patch (90 %)", line=dict(width=1, color=colour,
+                                 name=f"{s.label}: own patch, 90 %", line=dict(width=1, color=colour,
                                                                                     dash="dot")))
     if series:
         s0 = series[0]
         for qi, q in enumerate((50, 90)):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[s0.image_radius[qi] / s0.width] * 2, mode="lines",
-                                     name=f"whole image, evenly ({q} %)",
-                                     line=dict(width=1.5, color=colours.REFERENCE, dash="dash" if q == 50 else "longdash")))
-    fig.update_layout(height=height, xaxis_title="encoder layer (output of the block)",
-                      yaxis_title="radius / image width", title=title, legend=dict(orientation="h", y=-0.22),
-                      margin=dict(l=10, r=10, t=40 if title else 30, b=10))
+                                     name=f"whole image (even), {q} %",
+                                     line=dict(width=1.5, color=colours.REFERENCE,
+                                               dash="dash" if q == 50 else "longdash")))
+    _legend_below(fig, height, title)
+    fig.update_layout(xaxis_title="encoder layer (output of the block)", yaxis_title="radius / image width")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(rangemode="tozero")
     return fig

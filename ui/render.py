@@ -265,10 +265,15 @@ def safe_name(*parts) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-_")[:180] or "figure"
 
 
+SLIDE_WIDTH = 1600  # every slide PNG (camera button, panel and grid downloads) is at least this wide
+EXPORT_WIDTH = 960  # the camera button lays a chart out this wide (CSS px) and saves it at 2x: 1920 px
+
+
 def plotly_config(filename: str) -> dict:
-    """st.plotly_chart config whose camera button saves a PNG named `filename` (checkpoint and image in it)."""
+    """st.plotly_chart config whose camera button saves a slide-sized PNG (EXPORT_WIDTH laid out, at 2x: wider than
+    SLIDE_WIDTH whatever the window) named `filename` (checkpoint and image in it)."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": safe_name(filename),
-                                                           "scale": 2}}
+                                                           "width": EXPORT_WIDTH, "scale": 2}}
 
 
 def font(size: int = 14):
@@ -303,26 +308,32 @@ def _wrap(d, text: str, f, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def slide(img, title: str, subtitle: str = "", pad: int = 8) -> Image.Image:
+def slide(img, title: str, subtitle: str = "", pad: int = 8, min_width: int = SLIDE_WIDTH) -> Image.Image:
     """The figure with a white header: a title line (what it shows) and a smaller subtitle (checkpoint, image,
-    settings, values), wrapped to the figure's width, for a slide."""
+    settings, values), wrapped to the figure's width, for a slide: at least min_width pixels wide (the figure
+    enlarged by a whole factor, nearest, so patches stay crisp; the header's type grows with it)."""
     im = img if isinstance(img, Image.Image) else upscale(img)
     im = im.convert("RGB")
+    k = max(1, -(-min_width // im.width))
+    if k > 1:
+        im = im.resize((im.width * k, im.height * k), Image.NEAREST)
+    k = max(1, im.width // 800)  # type size: 16 / 12 px per 800 px of width
+    pad *= k
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    ft, fs = font(16), font(12)
+    ft, fs = font(16 * k), font(12 * k)
     width = max(im.width, 360)
     tl = _wrap(probe, plain(title), ft, width - 2 * pad)
     sl = _wrap(probe, plain(subtitle), fs, width - 2 * pad) if subtitle else []
-    head = pad + 20 * len(tl) + 15 * len(sl) + pad
+    head = pad + 20 * k * len(tl) + 15 * k * len(sl) + pad
     out = Image.new("RGB", (width, head + im.height), (255, 255, 255))
     d = ImageDraw.Draw(out)
     y = pad
     for line in tl:
         d.text((pad, y), line, fill=(0, 0, 0), font=ft)
-        y += 20
+        y += 20 * k
     for line in sl:
         d.text((pad, y), line, fill=(70, 70, 70), font=fs)
-        y += 15
+        y += 15 * k
     out.paste(im, ((width - im.width) // 2, head))
     return out
 

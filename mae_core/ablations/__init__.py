@@ -14,6 +14,7 @@ from .figures import (AXIS_TITLES, BASELINE_GREYS, CHECKPOINT_COLOURS, DEFAULT_B
                       PART_INFO, PART_QUOTES, RESIZED_TAG, MeasuredChart, axis_ticks, colour_map, default_selection,
                       figure_for,
                       is_baseline, is_resized, measured_choices, measured_figures, select_measured, short_title,
+                      sources, wrap_hover,
                       uniform_level)
 from .schema import (ANNOTATION_SCHEMA, ANNOTATIONS_FILE, BASELINE, COLUMNS, HU_ET_AL_ARXIV, MAX_FILE_BYTES, MAX_ROWS,
                      MEASURED_STUDY, NOT_RECORDED, RELEASED_CONFIG, REQUIRED, SCHEMA, STATUSES, STRUCTURED,
@@ -27,6 +28,7 @@ __all__ = [
     "PART_INFO", "PART_QUOTES", "RESIZED_TAG", "MeasuredChart", "axis_ticks", "colour_map", "default_selection",
     "figure_for",
     "is_baseline", "is_resized", "measured_choices", "measured_figures", "select_measured", "short_title",
+    "sources", "wrap_hover",
     "uniform_level",
     "ANNOTATION_SCHEMA", "ANNOTATIONS_FILE", "BASELINE", "COLUMNS", "MAX_FILE_BYTES", "MAX_ROWS", "MEASURED_STUDY",
     "NOT_RECORDED", "RELEASED_CONFIG", "REQUIRED", "SCHEMA", "STATUSES", "STRUCTURED", "AblationError", "Column",

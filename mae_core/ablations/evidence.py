@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .. import colours
-from .figures import AXIS_TITLES, _hover, _num, axis_ticks
+from .figures import AXIS_TITLES, _hover, _num, axis_ticks, wrap_hover
 from .schema import HU_ET_AL_ARXIV
 
 NOT_FROM_HU = "not from Hu et al."
@@ -76,9 +76,8 @@ def _line_chart(go, grp, setting):
     for r in grp:
         by_metric.setdefault(r["metric"], []).append(r)
     for i, (met, rs) in enumerate(by_metric.items()):
-        pts = sorted(((_num(r["setting_value"]), r["value"], _hover(r) + (f"<br>caveat: {r['caveat'][:200]}"
-                                                                           if r.get("caveat") else ""))
-                      for r in rs), key=lambda t: t[0])
+        pts = sorted(((_num(r["setting_value"]), r["value"], _hover(r) + wrap_hover(
+            f"<br>caveat: {r['caveat'][:200]}" if r.get("caveat") else "")) for r in rs), key=lambda t: t[0])
         colour = colours.series(i)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                                  name=met, line=dict(color=colour), marker=dict(size=9, color=colour),

@@ -29,14 +29,12 @@ PART_INFO = {
     "sweep: mask unit": (
         "Mask unit m",
         "Each checkpoint at its trained input size, scored with m\u00d7m patches masked together (m = 1, 2, 4). "
-        "Lower masked MSE / higher PSNR = removed pixels reconstructed better. The red dotted line is the "
-        "Long-Seq MAE released mask unit."),
+        "Lower masked MSE / higher PSNR = removed pixels reconstructed better."),
     "sweep: L at fixed mask cell": (
         "Sequence length L at a fixed mask cell",
         "The mask cell (the square of pixels removed together, p\u00d7m) is held fixed while L changes: p16-m1 "
         "(L=64), p8-m2 (L=256) and p4-m4 (L=1024) remove the same 16-px cells on the same masks, so the line "
-        "through them is what each 4\u00d7 longer sequence buys. 'Resized input' points evaluate a checkpoint at "
-        "an image size it was not trained on. The red dotted line is the Long-Seq MAE released L."),
+        "through them is what each 4\u00d7 longer sequence buys."),
     "sweep: cost": (
         "Cost vs L",
         "Tokens the encoder sees (Le, the visible patches), the analytic forward GFLOPs and the measured forward "
@@ -221,6 +219,37 @@ _STYLE = {
 }
 
 
+HOVER_WIDTH = 60  # characters a hover line holds: a wider tooltip is clipped by the chart's frame at 1400 px
+
+
+def wrap_hover(text: str, width: int = HOVER_WIDTH) -> str:
+    """Hover text with every line wrapped to `width` characters (plotly never wraps a tooltip itself)."""
+    import textwrap
+
+    return "<br>".join(part for line in text.split("<br>")
+                       for part in (textwrap.wrap(line, width, break_long_words=True) or [""]))
+
+
+def sources(rows) -> list[dict]:
+    """What a chart's points come from, one line per (study, table, source, status): how many numbers, and where
+    (arXiv id and version, venue, or for our sweep the checkpoints and code revision). Shown beside each chart."""
+    out: OrderedDict = OrderedDict()
+    for r in rows:
+        key = (r["study"], r["table"], r.get("source") or NOT_RECORDED, r["status"])
+        e = out.setdefault(key, {"study": r["study"], "table": r["table"], "source": key[2], "status": r["status"],
+                                 "numbers": 0, "_where": OrderedDict()})
+        e["numbers"] += 1
+        where = (f"arXiv {r['arxiv_id']} ({r.get('arxiv_version') or NOT_RECORDED})" if r.get("arxiv_id")
+                 else r.get("venue") or "")
+        if r["status"] == "MEASURED":
+            where = f"{r['model']} {str(r.get('checkpoint_sha256') or '')[:12]}".strip() + (
+                f", code {r['code_revision']}" if r.get("code_revision") else "")
+        if where:
+            e["_where"][where] = None
+    return [{k: v for k, v in e.items() if k != "_where"} | {"where": "; ".join(e["_where"])}
+            for e in out.values()]
+
+
 def _hover(r) -> str:
     bits = [f"<b>{r['study']}</b> - {r['table']}", f"{r['model']}", f"{r['setting']} = {r['setting_value']}",
             f"{r['metric']}: {r['value']:g}", f"status: {r['status']}", f"source: {r['source']}"]
@@ -228,7 +257,7 @@ def _hover(r) -> str:
         bits.append(f"arXiv {r['arxiv_id']} ({r.get('arxiv_version') or NOT_RECORDED})")
     if r.get("note"):
         bits.append("note: " + r["note"][:160])
-    return "<br>".join(bits)
+    return wrap_hover("<br>".join(bits))
 
 
 def _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged, dash=None):
@@ -255,6 +284,7 @@ def _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged, da
                 f"code {r0.get('code_revision') or '-'}")
         if r0.get("note"):
             text += "<br>note: " + r0["note"][:160]
+        text = wrap_hover(text)
         pts.append((_num(sv) if numeric_x else sv, mean, std, text, r0["model"]))
     if numeric_x:
         pts.sort(key=lambda t: t[0])
@@ -284,9 +314,20 @@ def _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged, da
         hovertext=texts, hoverinfo="text")
 
 
+def _category_ticks(values, width: int = 10):
+    """(tickvals, ticktext) of a categorical axis, each label wrapped to `width` characters a line and drawn level:
+    side by side they never overlap (plotly's own slanted labels did, in a half-width panel)."""
+    import textwrap
+
+    cats = list(OrderedDict.fromkeys(str(v) for v in values))
+    return cats, ["<br>".join(textwrap.wrap(c, width, break_long_words=False)) or c for c in cats]
+
+
 def _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x, ylimit=40):
     log = setting in LOG_SETTINGS and numeric_x
-    ticks = axis_ticks(xs_present, log) if numeric_x else None
+    ticks = axis_ticks(xs_present, log) if numeric_x else _category_ticks(xs_present)
+    if not numeric_x:
+        fig.update_xaxes(tickangle=0, tickfont_size=10, row=prow, col=pcol)
     fig.update_xaxes(title_text=AXIS_TITLES.get(setting, setting), row=prow, col=pcol, type="log" if log else None,
                      **(dict(tickmode="array", tickvals=ticks[0], ticktext=ticks[1]) if ticks else {}))
     fig.update_yaxes(title_text=short_title(met, ylimit), row=prow, col=pcol)
@@ -358,13 +399,23 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                            , showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
         fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=220)
         return fig
-    ncols = max(1, min(cols, len(keys)))
+    # a panel of more than four categories (recipes, model variants) gets the whole width: its labels need it
+    cats = max((len({r["setting_value"] for r in (panels if kind == "own" else mpanels)[k]})
+                for kind, k in keys if not all(_num(r["setting_value"]) is not None
+                                               for r in (panels if kind == "own" else mpanels)[k])), default=0)
+    ncols = 1 if cats > 4 else max(1, min(cols, len(keys)))
     nrows = math.ceil(len(keys) / ncols)
-    # short titles (the full metric is in the y axis title and every point's hover)
-    titles = [f"{k[0]} \u00b7 {short_title(k[2], max(12, 44 - len(k[0])))}" if kind == "own"
-              else f"ours: {PART_INFO.get(k[0], (k[0],))[0]} \u00b7 {short_title(k[2], 24)}" for kind, k in keys]
-    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=0.12,
-                        vertical_spacing=min(0.12, 0.5 / max(1, nrows)))
+    # short titles (the full metric is in the y axis title and every point's hover); the table is named once, in
+    # the figure's title, when the figure is one table
+    one_table = len({k[0] for kind, k in keys if kind == "own"}) <= 1
+    titles = [(short_title(k[2], 44) if one_table else f"{k[0]} \u00b7 {short_title(k[2], max(12, 44 - len(k[0])))}")
+              if kind == "own" else f"ours: {PART_INFO.get(k[0], (k[0],))[0]} \u00b7 {short_title(k[2], 24)}"
+              for kind, k in keys]
+    # fixed pixel sizes: a panel row, and a gap that holds the x-axis title above and the next panel title below
+    row_px, gap_px = 300, 120
+    plot_px = nrows * row_px + (nrows - 1) * gap_px
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=0.14,
+                        vertical_spacing=gap_px / plot_px if nrows > 1 else 0.1)
     baselines = [r for r in rows if r["study"] == study and r["setting"] == BASELINE]
     configs = [r for r in rows if r["metric"] == RELEASED_CONFIG]
     seen_legend = set()
@@ -416,11 +467,14 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
                               annotation_text=f"{b['setting_value']}: {b['value']:g} [{b['status']}]",
                               annotation_font_size=10)
         xs_present = [r["setting_value"] for r in prow_rows]
-        if numeric_x and kind == "measured":
-            xs_present += _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
+        if numeric_x and kind == "measured":  # labelled on the line itself, not ticked
+            _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
         _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x)
-    fig.update_layout(height=max(320, 300 * nrows), title=study, hovermode="closest",
-                      legend=dict(orientation="h", y=-0.08))
+    legend_px = 24 * math.ceil(len(seen_legend) / 2)  # under the panels, in the bottom margin: never over a title
+    fig.update_layout(height=plot_px + 90 + 60 + legend_px,
+                      title=study if table is None else f"{study} \u00b7 {table}", hovermode="closest",
+                      hoverlabel=dict(align="left"), margin=dict(t=90, b=60 + legend_px),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom"))
     return fig
 
 
@@ -463,6 +517,7 @@ def measured_figures(measured_rows, published_rows=(), checkpoints=None, baselin
                             horizontal_spacing=0.14, vertical_spacing=0.22 if nrows > 1 else 0.1)
         fig.update_annotations(font_size=13)  # the subplot titles (the only annotations so far)
         seen, dashes = set(), {}  # a baseline drawn on several masks (e.g. L=64 and L=256): one dash per mask set
+        released = []  # (study, setting, value) of the released-configuration lines drawn
         for i, ((_, setting, met), prow_rows) in enumerate(panel_list):
             prow, pcol = i // ncols + 1, i % ncols + 1
             numeric_x = all(_num(r["setting_value"]) is not None for r in prow_rows)
@@ -481,18 +536,32 @@ def measured_figures(measured_rows, published_rows=(), checkpoints=None, baselin
                 seen.add(trace.name)
                 fig.add_trace(trace, row=prow, col=pcol)
             xs_present = [r["setting_value"] for r in prow_rows]
-            if numeric_x:
-                xs_present += _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
+            if numeric_x:  # the released value is labelled on its line, not ticked (784 beside 1024 collides)
+                for x in _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS):
+                    released.append((setting, x))
             _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x, ylimit=38)
             _uniform_lines(fig, [r for r in prow_rows if not is_baseline(r)], met, prow, pcol, colours)
-        fig.update_layout(height=max(60 + 300 * nrows, 90 + 21 * len(seen)), hovermode="closest",
-                          margin=dict(t=40, b=40, l=60, r=10),
-                          legend=dict(title_text="series", font_size=12, groupclick="toggleitem",
-                                      tracegroupgap=2))
         title, about = PART_INFO.get(tbl, (tbl, ""))
+        # the title and a legend under the panels travel with the camera-button PNG (a legend on the right was cut
+        # off in a narrow download)
+        legend_h = 24 * math.ceil(len(seen) / 2)  # two entries a line at most, in the container's bottom margin
+        fig.update_layout(height=110 + 300 * nrows + legend_h, hovermode="closest",
+                          title=dict(text=title, x=0, xanchor="left"), margin=dict(t=70, b=60 + legend_h, l=60, r=10),
+                          legend=dict(font_size=12, groupclick="toggleitem", orientation="h", x=0, xanchor="left",
+                                      y=0, yref="container", yanchor="bottom"),
+                          hoverlabel=dict(align="left"))
         n_img = len({r.get("image") for r in picked if r["table"] == tbl and r.get("image")})
         n_seed = len({r.get("seed") for r in picked if r["table"] == tbl and r.get("seed") is not None})
         stats = (f" Points are means \u00b1 std over {n_img} image(s) \u00d7 {n_seed} seed(s) (hover for each point's "
                  "checkpoint, sizes and provenance)." if n_img * n_seed > 1 else " Hover for each point's provenance.")
-        out.append(MeasuredChart(tbl, title, (about + stats).strip(), fig))
+        drawn = [r for r in picked if r["table"] == tbl]
+        notes = ""
+        if released:  # said only when drawn
+            notes += " " + " ".join(sorted({f"The red dotted line is the Long-Seq MAE released "
+                                            f"{AXIS_TITLES.get(st, st).split(' (')[0]} ({x:g})."
+                                            for st, x in released}))
+        if any(is_resized(r) for r in drawn):
+            notes += (" Faded, dashed points ('resized input') evaluate a checkpoint at an image size it was not "
+                      "trained on.")
+        out.append(MeasuredChart(tbl, title, (about + notes + stats).strip(), fig))
     return out
