@@ -519,8 +519,14 @@ from mae_core import architectures, cost  # noqa: E402
 from ui import lesson  # noqa: E402
 from ui import quotes, receptive, render  # noqa: E402
 
-current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"], present))
+@st.fragment
+def draw_step(current: Step):
+    """The step's live view: its own controls (seed, ratio, image...) rerun only this, not the page's frame."""
+    current.draw(View(lesson.data(), int(st.session_state["lseed"]), st.session_state["limg"], present))
+    state.publish(params)
+
+
+draw_step(current)
 if present:
     st.caption(CITATION)
-state.publish(params)
 state.show_notices()

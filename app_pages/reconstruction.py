@@ -214,15 +214,13 @@ def nothing_masked(res) -> bool:
     return not bool((res.mask > 0).any())
 
 
-def main():
-    st.title("Reconstruction")
-    ck = pickers.pick_checkpoint()
-    picked = pickers.pick_image()
-    fit = pickers.image_fit()
-    g = pickers.pick_geometry(ck)
-    mask_src, denorm = display_controls(ck)
+@st.fragment
+def result(ck, picked, fit, size, mask_src, denorm, mask_box):
+    """Everything the mask decides: its controls (m, keep, r, seed, in the sidebar's `mask_box`), the settings line,
+    the reconstruction, panels, error map and metrics. A mask control reruns only this; the checkpoint and image
+    pickers, I, p and the page frame stay as they are."""
+    g = pickers.pick_mask(ck, *size, where=mask_box)
     state.show_notices()
-
     pickers.require(ck, picked, hint="Choose a checkpoint and an image in the sidebar to see a reconstruction.")
     img, img_hash, img_label = picked
     settings_caption(ck, img_label, g, fit)
@@ -254,6 +252,17 @@ def main():
                 error_map(view, tag)
             with right:
                 metrics_panel(ck, res, g, est, img_label, mask_grid, tag)
+
+
+def main():
+    st.title("Reconstruction")
+    ck = pickers.pick_checkpoint()
+    picked = pickers.pick_image()
+    fit = pickers.image_fit()
+    size = pickers.pick_size(ck)
+    mask_box = st.sidebar.container()  # the mask controls, right below I and p, drawn by result()
+    mask_src, denorm = display_controls(ck)
+    result(ck, picked, fit, size, mask_src, denorm, mask_box)
 
 
 main()

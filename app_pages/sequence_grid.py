@@ -210,14 +210,15 @@ if any(i is not None for row in cells_png for i in row):
         row_text.append(name + (f"\np={res0.patch_size}, L={res0.lengths.L:,}" if res0 else ""))
     cell_text = [[f"MSE {results[(rw, v)].masked_mse:.4f} · Le {results[(rw, v)].lengths.Le}" if (rw, v) in results
                   else "n/a" for v in cols_v] for rw in rows]
+    grid_I = st.session_state.get("I")  # read now: the download is drawn later, outside this run
     shows = {"pasted": "reconstruction + visible", "reconstruction": "reconstruction", "masked": "masked input",
              "error": "per-patch error (bright = high)"}[show]
-    st.download_button("Grid (PNG)", render.png_bytes(render.labelled_grid(
+    st.download_button("Grid (PNG)", render.Deferred(lambda: render.png_bytes(render.labelled_grid(  # on click
         cells_png, row_text, [col_label(v) for v in cols_v], cell_text,
         title=f"Sequence length × mask unit: {shows}, masked MSE under each cell",
         subtitle=f"image {img_label} · seed {int(seed)} · r = {float(r):.2f} · keep {keep} · rows: "
                  + ("trained models of the embedded family, each at its native I and p" if mode == "family"
-                    else f"{ck.label} resampled to each p at I = {int(st.session_state['I'])}"))),
+                    else f"{ck.label} resampled to each p at I = {int(grid_I)}")))),
         file_name=f"{grid_tag}.png", mime="image/png", key="dl_grid_png", icon=":material/download:")
 if mode == "family":
     st.caption("Every row is a separately trained model (same architecture and training budget; only p and the "

@@ -1,4 +1,14 @@
-"""Load benchmark: N real Chromium sessions at once against a fresh dashboard server, as a class would open it.
+"""Load benchmark: N sessions at once against a fresh dashboard server, as a class would open it.
+
+    python scripts/load_bench.py --mode ws [--n 30] [--rounds 2] [--bursts 1] [--ckpts p8-m2,p16-m1,p8-m1] [--json FILE]
+
+The ws mode opens the sessions without a browser, over Streamlit's websocket protocol (scripts/st_client.py), each
+on its own Reconstruction settings, and checks every number shown against the library's own result for those
+settings (wrong numbers, and leaked ones: another session's). It prints p50 / p95 / max time to result, errors,
+the server's CPU per view and peak RSS, for a warm server (new settings, then cached ones) and for a burst on a
+freshly started server. docs/load-bench.md explains every figure.
+
+The browser mode (the default) uses real Chromium sessions:
 
     python scripts/load_bench.py [--n 1,4,8] [--rounds 4] [--server serve|plain|replicas:N] [--bursts 10]
                                  [--burst-size 8] [--burst-server plain] [--checkpoint-dir DIR] [--json FILE]
@@ -34,6 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
 shot = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(shot)
+_spec = importlib.util.spec_from_file_location("mae_st_client", ROOT / "scripts" / "st_client.py")
+st_client = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = st_client  # dataclasses look their module up there
+_spec.loader.exec_module(st_client)
 
 TITLES = {
     "": "Long-sequence MAE explorer",
@@ -348,28 +362,234 @@ def summarise(res: dict) -> str:
             f"crashed sessions {crashed}; machine load average {res['load_before']:.1f} -> {res['load_after']:.1f}")
 
 
+# ------------------------------------------------------------------ browser-free mode: Streamlit's websocket protocol
+RESULT_METRICS = ("masked MSE", "PSNR (removed)", "mean-fill MSE", "Gaussian-fill MSE")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One session's Reconstruction settings: everything in its link, so the expected numbers are unambiguous."""
+
+    ckpt: str
+    img: str
+    image_size: int
+    patch_size: int
+    mask_unit: int
+    ratio: float
+    seed: int
+
+    @property
+    def link(self) -> str:
+        return (f"/reconstruction?ckpt={self.ckpt}&img={self.img}&I={self.image_size}&p={self.patch_size}"
+                f"&m={self.mask_unit}&r={self.ratio:g}&seed={self.seed}")
+
+
+class Library:
+    """The library's own results (mae_core, no Streamlit) for the settings the sessions open, in this process."""
+
+    def __init__(self, family_dir: Path):
+        self.dir = family_dir
+        self._models: dict = {}
+        self._images: dict = {}
+
+    def model(self, name: str):
+        if name not in self._models:
+            from mae_core.checkpoints import load_checkpoint
+
+            model, info = load_checkpoint(self.dir / f"{name}.safetensors")
+            self._models[name] = (model, max(1, int(getattr(info, "mask_unit", 1) or 1)))
+        return self._models[name]
+
+    def native(self, name: str) -> tuple[int, int, int]:
+        """(I, p, m) the checkpoint was trained at."""
+        model, m = self.model(name)
+        return int(model.cfg.img_size[0]), int(model.cfg.patch_size), m
+
+    def shown(self, s: Setting) -> dict:
+        """The metrics the Reconstruction page shows for this setting, formatted as the page formats them."""
+        from mae_core import assets
+        from mae_core.reconstruct import prepare, reconstruct
+
+        model, _ = self.model(s.ckpt)
+        model, _ = prepare(model, (s.image_size, s.image_size), s.patch_size)
+        if s.img not in self._images:
+            self._images[s.img] = assets.image_set()[s.img]
+        res = reconstruct(model, self._images[s.img], mask_unit=s.mask_unit, mask_ratio=s.ratio, seed=s.seed)
+        return {"masked MSE": f"{res.masked_mse:.4f}", "PSNR (removed)": f"{res.psnr:.2f} dB",
+                "mean-fill MSE": f"{res.baselines['mean_fill']:.4f}",
+                "Gaussian-fill MSE": f"{res.baselines['gaussian_fill']:.4f}"}
+
+
+def ws_settings(n: int, lib: Library, ckpts: list[str], seed0: int) -> list[Setting]:
+    """n distinct settings, each needing its own inference: checkpoints and images alternate, ratios vary, seeds
+    are new."""
+    imgs, ratios = ("flower", "china"), (0.75, 0.5, 0.85, 0.6)
+    out = []
+    for i in range(n):
+        name = ckpts[i % len(ckpts)]
+        I, p, m = lib.native(name)
+        out.append(Setting(name, imgs[(i // len(ckpts)) % 2], I, p, m, ratios[i % len(ratios)], seed0 + i))
+    return out
+
+
+@dataclass
+class Checked:
+    """One session, checked against the library."""
+
+    setting: Setting
+    view: object  # st_client.PageView
+    wrong: bool = False  # shows numbers that are not its own
+    leaked: bool = False  # ... and they are another session's
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.view.ok and not self.wrong and self.view.t_result is not None
+
+
+def check(views: list, settings: list[Setting], expected: dict) -> list[Checked]:
+    """Each session's shown metrics against the library's numbers for its own settings; numbers that match
+    another session's settings instead are counted as leaked."""
+    others = {tuple(expected[s][k] for k in RESULT_METRICS): s for s in settings}
+    out = []
+    for v, s in zip(views, settings):
+        c = Checked(s, v)
+        shown = tuple(v.metrics.get(k) for k in RESULT_METRICS)
+        mine = tuple(expected[s][k] for k in RESULT_METRICS)
+        caption_ok = any(f"**{s.ckpt}**" in t and f"seed={s.seed}" in t and f"image **{s.img}**" in t
+                         for t in v.captions)
+        if v.metrics and (shown != mine or not caption_ok):
+            c.wrong = True
+            owner = others.get(shown)
+            c.leaked = owner is not None and owner != s
+            c.note = f"shows {dict(zip(RESULT_METRICS, shown))}, expected {dict(zip(RESULT_METRICS, mine))}" + \
+                (f" (the numbers of {owner.link})" if c.leaked else "") + ("" if caption_ok else "; caption wrong")
+        out.append(c)
+    return out
+
+
+def _cpu_rss(pids):
+    return sum(cpu_seconds(p) for p in pids), max(peak_rss_mb(p) for p in pids)
+
+
+async def ws_round(url: str, pids: list[int], settings: list[Setting], expected: dict, timeout_s: float) -> dict:
+    """One burst: every setting opened at the same moment as its own session; what it cost the server."""
+    load0 = Path("/proc/loadavg").read_text().split()[:3]
+    cpu0, _ = _cpu_rss(pids)
+    client0 = time.process_time()
+    views = await st_client.open_all(url, [s.link for s in settings], timeout_s=timeout_s, result_label="masked MSE")
+    await asyncio.sleep(0.5)  # the server's post-run work (garbage collection, message cache) belongs to the views
+    cpu1, rss = _cpu_rss(pids)
+    checked = check(views, settings, expected)
+    return {"n": len(settings), "checked": checked, "cpu_per_view_s": (cpu1 - cpu0) / len(settings),
+            "client_cpu_per_view_s": (time.process_time() - client0) / len(settings), "peak_rss_mb": rss,
+            "load_before": " ".join(load0), "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+
+
+def ws_summary(label: str, r: dict) -> str:
+    cs = r["checked"]
+    tr = [c.view.t_result for c in cs if c.ok]
+    errors = [c for c in cs if not c.view.ok or c.view.t_result is None]
+    line = (f"{label}: {r['n']} sessions; time to result p50 {_p(tr)} / p95 {_p(tr, 95)} / max "
+            f"{(max(tr) if tr else float('nan')):.2f} s; errors {len(errors)}, wrong {sum(c.wrong for c in cs)}, "
+            f"leaked {sum(c.leaked for c in cs)}; server CPU per view {r['cpu_per_view_s']:.3f} s; "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB; client CPU per view {r['client_cpu_per_view_s']:.3f} s; "
+            f"load {r['load_before']} -> {r['load_after']}")
+    for c in cs:
+        if not c.ok:
+            why = c.note or "; ".join(c.view.problems + c.view.errors + c.view.exceptions)[:300] or "no result"
+            line += f"\n    {c.setting.link}: {why}"
+    return line
+
+
+async def ws_bench(n: int, rounds: int, env: dict, family_dir: Path, ckpts: list[str], cold: bool,
+                   kind: str = "serve", timeout_s: float = 180.0) -> list[tuple[str, dict]]:
+    """Warm: a server started (and warmed) once, one round of n to settle it, then `rounds` rounds of n new
+    settings (each an inference) and one round of settings already seen (cached results). Cold: n sessions the
+    moment a freshly started server answers its health check."""
+    lib = Library(family_dir)
+    total = (1 if cold else rounds + 1)
+    sets = [ws_settings(n, lib, ckpts, seed0=5000 + 1000 * r + (500 if cold else 0)) for r in range(total)]
+    expected = {s: lib.shown(s) for ss in sets for s in ss}  # before the server starts: not on its cores
+    out = []
+    with serving(kind, env, f"ws-bench-{'cold' if cold else 'warm'}-n{n}.log") as (url, pids):
+        if cold:
+            out.append((f"cold burst ({kind}, fresh server)", await ws_round(url, pids, sets[0], expected, timeout_s)))
+            return out
+        await ws_round(url, pids, sets[0], expected, timeout_s)  # settles the server; not reported
+        for r in range(1, total):
+            out.append((f"warm round {r} (new settings)", await ws_round(url, pids, sets[r], expected, timeout_s)))
+        out.append(("warm, cached results", await ws_round(url, pids, sets[-1], expected, timeout_s)))
+    return out
+
+
+def ws_main(a, env: dict) -> int:
+    family_dir = Path(a.checkpoint_dir) if a.checkpoint_dir else ROOT / "assets" / "checkpoints"
+    ckpts = [c.strip() for c in a.ckpts.split(",") if c.strip()]
+    missing = [c for c in ckpts if not (family_dir / f"{c}.safetensors").is_file()]
+    if missing:
+        print(f"error: no checkpoint {missing[0]}.safetensors in {family_dir}", file=sys.stderr)
+        return 2
+    report, bad = [], 0
+    for n in [int(x) for x in a.n.split(",") if x.strip()]:
+        runs = []
+        if a.rounds:
+            runs += asyncio.run(ws_bench(n, a.rounds, env, family_dir, ckpts, cold=False, kind=a.server))
+        for _ in range(a.bursts):
+            runs += asyncio.run(ws_bench(n, 1, env, family_dir, ckpts, cold=True, kind=a.burst_server))
+        for label, r in runs:
+            print(ws_summary(f"N={n}, {label}", r), flush=True)
+            bad += sum(not c.ok for c in r["checked"])
+            report.append({"label": label, **{k: v for k, v in r.items() if k != "checked"},
+                           "sessions": [{"link": c.setting.link, "wrong": c.wrong, "leaked": c.leaked,
+                                         "note": c.note, **asdict(c.view)} for c in r["checked"]]})
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1, default=lambda o: sorted(o) if isinstance(o, set)
+                                           else str(o)))
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", default="1,4,8", help="concurrent sessions per round, comma-separated ('' to skip)")
-    ap.add_argument("--rounds", type=int, default=4, help="rounds per N (at least 2); the first, on the fresh "
-                                                           "server, is reported apart")
+    ap.add_argument("--mode", choices=("browser", "ws"), default="browser",
+                    help="browser: real Chromium sessions (default); ws: sessions over Streamlit's websocket "
+                         "protocol (scripts/st_client.py), no browser on the cores, every number checked")
+    ap.add_argument("--n", default=None, help="concurrent sessions per round, comma-separated ('' to skip); "
+                                              "default 1,4,8 (browser) or 30 (ws)")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per N (at least 2; default 4 in browser "
+                                                             "mode, where the first, on the fresh server, is "
+                                                             "reported apart; 2 in ws mode, after a settling one)")
     ap.add_argument("--server", default="serve", help="serve (python -m ui.serve, default), plain (streamlit run "
                                                        "app.py) or replicas:N (N replicas behind nginx, deploy/)")
-    ap.add_argument("--bursts", type=int, default=10, help="cold bursts (fresh server each); 0 to skip")
-    ap.add_argument("--burst-size", type=int, default=8)
-    ap.add_argument("--burst-server", default="plain", help="server kind for the cold bursts (default plain: the "
-                                                             "sessions themselves trigger the warm-up)")
+    ap.add_argument("--bursts", type=int, default=None, help="cold bursts (fresh server each); 0 to skip; default "
+                                                             "10 (browser) or 1 (ws)")
+    ap.add_argument("--burst-size", type=int, default=8, help="sessions per cold burst (browser mode; ws mode uses "
+                                                              "each N)")
+    ap.add_argument("--burst-server", default=None, help="server kind for the cold bursts (default plain in "
+                                                         "browser mode: the sessions themselves trigger the "
+                                                         "warm-up; serve in ws mode: what run.sh and deploy/ "
+                                                         "start)")
+    ap.add_argument("--ckpts", default="p8-m2,p16-m1,p8-m1", help="ws mode: the checkpoints the sessions use, "
+                                                                  "in turn (names in the family folder)")
     ap.add_argument("--checkpoint-dir", help="MAE_CHECKPOINT_DIR (default: the embedded family)")
     ap.add_argument("--json", help="also write every visit to this JSON file")
     a = ap.parse_args(argv)
-    if a.rounds < 2:
-        ap.error("--rounds must be at least 2")
+    ws = a.mode == "ws"
+    a.n = ("30" if ws else "1,4,8") if a.n is None else a.n
+    a.rounds = (2 if ws else 4) if a.rounds is None else a.rounds
+    a.bursts = (1 if ws else 10) if a.bursts is None else a.bursts
+    a.burst_server = a.burst_server or ("serve" if ws else "plain")
+    if a.rounds < (1 if ws else 2):
+        ap.error("--rounds must be at least 1 (ws) or 2 (browser)")
     (ROOT / "artifacts").mkdir(exist_ok=True)
     env = {"MAE_CHECKPOINT_DIR": a.checkpoint_dir} if a.checkpoint_dir else {}
     if not a.server.startswith("replicas"):  # the replicas take theirs from the systemd unit
         env["MAE_MAX_CONCURRENT"] = os.environ.get("MAE_MAX_CONCURRENT", "1")
-    print(f"{os.cpu_count()} CPUs; server {a.server}; MAE_MAX_CONCURRENT={env.get('MAE_MAX_CONCURRENT', 'unit')}; "
+    print(f"{os.cpu_count()} CPUs; mode {a.mode}; server {a.server}; "
+          f"MAE_MAX_CONCURRENT={env.get('MAE_MAX_CONCURRENT', 'unit')}; "
           f"family: {a.checkpoint_dir or 'embedded (assets/checkpoints)'}", flush=True)
+    if ws:
+        return ws_main(a, env)
     report = {"n": [], "bursts": []}
     ns = [int(x) for x in a.n.split(",") if x.strip()]
     results = {}

@@ -420,7 +420,18 @@ def pick_geometry(ck: Checkpoint | None, with_mask: bool = True, presets: bool =
                   compare: bool = False) -> Geometry:
     """Sidebar controls for I, p (and m, r, seed, keep); presets and 'native' buttons; a 'new mask' button.
 
-    compare=True (a page that compares two checkpoints) also offers the trained-pair preset."""
+    compare=True (a page that compares two checkpoints) also offers the trained-pair preset. A page that redraws
+    the mask alone when a mask control changes calls pick_size, then pick_mask in an st.fragment."""
+    I, p = pick_size(ck, with_mask, presets, compare)
+    if not with_mask:
+        return Geometry(I, p, 1, 0.0, 0, "blocks")
+    return pick_mask(ck, I, p)
+
+
+def pick_size(ck: Checkpoint | None, with_mask: bool = True, presets: bool = True,
+              compare: bool = False) -> tuple[int, int]:
+    """Sidebar: the Geometry heading, the presets, I and p; returns (I, p). The mask controls (pick_mask) go
+    right below."""
     sb = st.sidebar
     params = geometry_params(ck, with_mask)
     if ck is not None and st.session_state.pop(_RESET_FLAG, False):
@@ -430,7 +441,8 @@ def pick_geometry(ck: Checkpoint | None, with_mask: bool = True, presets: bool =
         for k, v in native.items():
             if v in (params[1].choices if k == "p" else (MASK_UNITS if k == "m" else (v,))):
                 state.set_value(k, v)
-    state.init(params)
+    size = params[:2]
+    state.init(size)
     sb.subheader("Geometry")
     if presets:
         _preset_buttons(sb, ck, with_mask, compare)
@@ -438,9 +450,15 @@ def pick_geometry(ck: Checkpoint | None, with_mask: bool = True, presets: bool =
     I = c1.number_input("Image size I", IMAGE_MIN, IMAGE_MAX, step=8, key="I",
                         help="The image is resized to I x I pixels.")
     p = c2.selectbox("Patch size p", PATCH_CHOICES, key="p", help="Pixels per side of one token.")
-    if not with_mask:
-        state.publish(params)
-        return Geometry(int(I), int(p), 1, 0.0, 0, "blocks")
+    state.publish(size)
+    return int(I), int(p)
+
+
+def pick_mask(ck: Checkpoint | None, I: int, p: int, where=None) -> Geometry:
+    """The mask controls (m, keep, r, seed, 'New mask') in `where` (default the sidebar); returns the Geometry."""
+    sb = where if where is not None else st.sidebar
+    params = geometry_params(ck)[2:]
+    state.init(params)
     c3, c4 = sb.columns(2)
     m = c3.selectbox("Mask unit m", MASK_UNITS, key="m",
                      help="m x m patches are masked together (long-seq MAE's --mask_downsampling).")

@@ -2,9 +2,10 @@
 
 Models: st.cache_resource keyed by (path, sha256, target) - one shared, never-mutated model per file and target
 choice (an explicit target is a new model object over the same weights, mae_core.checkpoints.retarget); variants at
-another image/patch size come from mae_core.reconstruct.prepare, which builds new models. Results: st.cache_data
-keyed by (checkpoint sha, target, image hash, fit, configuration, seed); the expensive call inside takes an
-inference slot.
+another image/patch size come from mae_core.reconstruct.prepare, which builds new models. Results: keyed by
+(checkpoint sha, target, image hash, fit, configuration, seed); reconstructions are shared read-only objects
+(st.cache_resource: a new one is not pickled, a hit is not unpickled), the other results st.cache_data. The
+expensive call inside takes an inference slot.
 """
 from __future__ import annotations
 
@@ -313,7 +314,7 @@ def prepared(model, image_size: int, patch_size: int):
     return prepare(model, (image_size, image_size), patch_size)
 
 
-@st.cache_data(max_entries=96, show_spinner=False)
+@st.cache_resource(max_entries=96, show_spinner=False)  # shared, read only: no pickling of each new result
 def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
                    mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid: tuple | None = None,
                    target: str = "auto", fit: str = "stretch", precision: str | None = None):

@@ -1,8 +1,9 @@
 """Rendered views of results, built once per result and shared by every session that shows it.
 
 A page view whose result is cached should cost little more than sending what is already encoded, so everything a
-page draws from a result that takes real work (PNG encoding of the panels and of their slide-ready downloads, the
-mask-grid overlay, the error-map figures) is built here once, keyed like the result itself (checkpoint sha, image hash,
+page draws from a result that takes real work (PNG encoding of the panels, the mask-grid overlay, the error-map
+figures) is built here once; the slide-ready downloads are drawn and encoded only when first clicked
+(render.Deferred). All of it is keyed like the result itself (checkpoint sha, image hash,
 configuration, seed), and kept with st.cache_resource: the view objects are shared, never mutated, and unlike
 st.cache_data are not unpickled again on every rerun.
 """
@@ -20,14 +21,15 @@ from . import render, resources
 @dataclass(frozen=True)
 class Panel:
     shown: bytes  # PNG as displayed (nearest-upscaled so small patches stay crisp)
-    download: bytes  # PNG offered for download: the slide (a header saying what, checkpoint, image, values)
+    download: render.Deferred  # the slide PNG offered for download (a header saying what, checkpoint, image,
+    # values), drawn and encoded on the first click: () -> bytes
 
 
 @dataclass(frozen=True)
 class ReconstructionView:
     result: object  # mae_core.reconstruct.ReconResult (shared: read only)
     panels: dict  # name -> Panel: original, masked, reconstruction, pasted
-    montage: bytes  # the four panels side by side (PNG)
+    montage: render.Deferred  # the four panels side by side (slide PNG, made on the first click): () -> bytes
     error_figures: dict  # removed_only (bool) -> plotly Figure of the per-patch error
 
     def error_figure(self, removed_only: bool):
@@ -53,7 +55,7 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
 
     def panel(img, slide_title: str) -> Panel:
         shown = img if isinstance(img, Image.Image) else render.upscale(img)
-        return Panel(_png(shown), _png(render.slide(img, slide_title, about)))
+        return Panel(_png(shown), render.deferred_slide(img, slide_title, about))
 
     panels = {
         "original": panel(res.original, "Original"),
@@ -61,9 +63,10 @@ def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: in
         "reconstruction": panel(res.reconstruction, f"Reconstruction · {scores}"),
         "pasted": panel(res.pasted, f"Reconstruction + visible patches · {scores}"),
     }
-    montage = _png(render.slide(render.montage([res.original, masked, res.reconstruction, res.pasted],
-                                               ["original", "masked", "reconstruction", "reconstruction + visible"]),
-                                f"MAE reconstruction · {scores}", about))
+    montage = render.Deferred(lambda: render.slide_png(render.montage(
+        [res.original, masked, res.reconstruction, res.pasted],
+        ["original", "masked", "reconstruction", "reconstruction + visible"]),
+        f"MAE reconstruction · {scores}", about))
     status = np.where(res.mask > 0, "removed", "visible")
     title = f"Per-patch MSE · {label} · {img_label} · {scores.split(',')[0]}"
     figs = {flag: render.heatmap(np.where(res.mask > 0, res.error_map, np.nan) if flag else res.error_map,
@@ -119,8 +122,9 @@ def default_reconstruction() -> tuple | None:
 
 
 def warm_defaults() -> None:
-    """Load the default checkpoint and build the Reconstruction page's default view and the Attention page's
-    default analysis, exactly as the pages ask for them (ui.warmup calls this once per server process)."""
+    """Load the embedded checkpoints and build the Reconstruction page's default view and the Attention page's
+    default analysis and receptive field, exactly as the pages ask for them (ui.warmup calls this once per server
+    process): the first visitors of a fresh server then find them in the caches."""
     from mae_core import assets
 
     got = _default_checkpoint()
@@ -133,3 +137,11 @@ def warm_defaults() -> None:
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
     resources.attention(str(ck.path), ck.sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
                         fit="stretch", precision=ck.precision)
+    from . import receptive
+
+    receptive.receptive_field(str(ck.path), ck.sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
+                              fit="stretch")
+    for other in resources.family().values():  # a class following links to the other members: no model load
+        if other != ck.path:
+            resources.load(other)
+            resources.inspect(other)

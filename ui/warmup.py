@@ -14,9 +14,9 @@ There are two stages: a light one (everything but torch) and the model stage. Pa
 (the Lesson) wait only for the light stage, and their code calls `ensure()` before it reaches for a model.
 
 It ends with `gc.freeze()`: the hundreds of thousands of long-lived objects the imports create (torch, plotly,
-pandas) are moved out of the cyclic collector's reach. Streamlit runs a full `gc.collect(2)` after every script run
-(`runner.postScriptGC`), which otherwise scans them all: 0.7 s of CPU per page view on this project's 2-core
-machine, the largest single cost of a cached view.
+pandas) are moved out of the cyclic collector's reach, so a full collection does not scan them all. Streamlit's
+own full `gc.collect(2)` after every script run (`runner.postScriptGC`) is switched off in .streamlit/config.toml
+(it still scanned the caches once per view); Python's generational collector, which remains, benefits too.
 """
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ MODELS = (
     "mae_core.reconstruct", "mae_core.attention", "mae_core.receptive_field",
     "ui.limits", "ui.progress", "ui.resources", "ui.presets", "ui.pickers", "ui.catalogue_picker", "ui.views",
 )
-OPTIONAL = ("skimage.data",)  # the attention page's image set; absent without scikit-image
+# the attention page's image set (absent without scikit-image); two modules Streamlit imports during a session's
+# first script run (found by logging sys.modules around each run; private, so a later Streamlit may not have them)
+OPTIONAL = ("skimage.data", "streamlit.dataframe.lazy_df_adapters", "streamlit.web.skills")
 # Pages whose first paint runs no model (their defaults are precomputed data; tests/test_lesson.py checks that torch
 # is not imported): a session on one of them waits only for the light stage.
 MODEL_FREE_PAGES = tuple(p.url_path for p in PAGES if p.model_free)
@@ -195,6 +197,29 @@ def _optional() -> None:
             pass
 
 
+# What `streamlit run` imports as it starts the server, after the warm-up (the module table below must know them)
+SERVER = ("streamlit.web.cli", "streamlit.web.bootstrap", "streamlit.web.server.server",
+          "streamlit.web.server.starlette.starlette_app", "streamlit.web.server.starlette.starlette_websocket",
+          "streamlit.web.server.starlette.starlette_routes", "starlette.applications", "starlette.routing",
+          "starlette.staticfiles", "starlette.websockets", "starlette.middleware.sessions", "uvicorn",
+          "anyio._backends._asyncio", "itsdangerous")
+
+
+def _module_table() -> None:
+    """Streamlit's first element in a process calls inspect.stack() (delta_generator's one-time "use streamlit run"
+    check), which fills inspect's module table: the real path of every loaded module's file, 0.2-0.3 s of CPU that
+    the first visitor of a fresh server paid. The server's own modules are imported first, then the table is filled
+    (inspect.getmodule scans sys.modules when a file is not in it yet)."""
+    import inspect
+
+    for m in SERVER:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            pass
+    inspect.getmodule(compile("", "<warm-up>", "exec"), "<warm-up>")
+
+
 def _freeze(stage: str, t0: float) -> None:
     # Collect what the warm-up left behind, then take everything alive now out of the cyclic collector's scans.
     gc.collect()
@@ -217,4 +242,5 @@ def _warm_models() -> None:
     t0 = time.perf_counter()
     _step("model imports", lambda: _import(MODELS), required=True)
     _step("default views", _default_model_and_views)
+    _step("inspect's module table", _module_table)
     _freeze("models", t0)
