@@ -164,7 +164,7 @@ def test_lesson_step_3_panels_read_1_2_3_and_step_8_caption_names_only_what_is_d
         reading = sorted(panels, key=lambda k: (round(panels[k][1] / 50), panels[k][0]))  # rows, then left to right
         assert reading == ["1", "2", "3"], panels
 
-        _open(page, f"{app_url}/lesson?step=8")
+        _open(page, f"{app_url}/lesson?step={N_STEPS}")  # the last step: "Now try it"
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=30000)
         page.wait_for_timeout(800)
         caption = page.locator('[data-testid="stCaptionContainer"]', has_text="only L changes").inner_text()

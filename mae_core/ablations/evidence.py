@@ -119,9 +119,10 @@ def _bar_chart(go, grp, cols: int = 3):
                              showlegend=False, cliponaxis=False), row=i // ncols + 1, col=i % ncols + 1)
     fig.update_yaxes(rangemode="tozero")
     fig.update_annotations(font_size=12)
-    legend = "; ".join(f"{s}: {c}" for s, c in zip(short, cats))
-    fig.add_annotation(text=_wrapped(legend, 140), x=0.5, y=-0.12, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=11, color="#333"))
+    if short != cats:  # the ticks were shortened: say in full what each one is
+        legend = "; ".join(f"{s}: {c}" for s, c in zip(short, cats))
+        fig.add_annotation(text=_wrapped(legend, 140), x=0.5, y=-0.12, xref="paper", yref="paper", showarrow=False,
+                           font=dict(size=11, color="#333"))
     fig.update_layout(height=max(300, 250 * nrows + 80))
     return fig
 
