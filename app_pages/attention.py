@@ -114,8 +114,8 @@ def view_controls():
 def analyse(c, I, p, query):
     limits.check_inference(c.cfg.replace(img_size=(I, I), patch_size=p))
     with progress.computing(f"Attention of {c.label} at I={I}, p={p}..."):
-        res = resources.attention(str(c.path), c.sha, img_hash, img, I, p, query, fusion, fit=fit,
-                                  precision=c.precision)
+        res = resources.attention(resources.AttentionRequest(str(c.path), c.sha, img_hash, I, p, query, fusion,
+                                                             fit=fit, precision=c.precision), img)
     return res, resources.prepared(c.model, I, p)[1]
 
 
@@ -238,8 +238,9 @@ def analysis_view():
         vals = []
         for k, name in enumerate(names):
             im, h = resources.demo_image(name)
-            vals.append(resources.attention(str(c.path), c.sha, h, im, I, p, None, fusion, fit=fit,
-                                            precision=c.precision).mean_attention_distance)
+            vals.append(resources.attention(resources.AttentionRequest(str(c.path), c.sha, h, I, p, None, fusion,
+                                                                       fit=fit, precision=c.precision),
+                                            im).mean_attention_distance)
             bar.progress((k + 1) / len(names), text=f"MAD of {c.label}: image {k + 1} of {len(names)}")
         bar.empty()
         v = np.stack(vals)

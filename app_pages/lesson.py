@@ -181,8 +181,8 @@ def draw_three_models(v: View):
             for n in names:
                 model, info, sha = resources.load(fam[n])
                 p_ = int(model.cfg.patch_size)
-                res = resources.reconstruction(str(fam[n]), sha, h, im, int(model.cfg.img_size[0]), p_,
-                                               max(1, 16 // p_), 0.75, seed, "blocks", "visible")
+                res = resources.reconstruction(resources.ReconRequest(
+                    str(fam[n]), sha, h, int(model.cfg.img_size[0]), p_, max(1, 16 // p_), 0.75, seed), im)
                 res0 = res0 or res
                 shown.append((n, render.upscale(res.pasted, 192), res.masked_mse, res.lengths.Le, res.lengths.L))
             orig, masked16 = render.upscale(res0.original, 192), render.upscale(res0.masked, 192)

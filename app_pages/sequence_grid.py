@@ -124,9 +124,9 @@ with progress.computing("Computing the grid...", spinner=False):
                 limits.check_inference(cfg, float(r))
                 if not model.cfg.has_decoder:
                     raise ConfigError(f"{label} is encoder-only: it cannot reconstruct")
-                results[(row, col)] = resources.reconstruction(
-                    str(path), sha, img_hash, img, I, p, m, float(r), int(seed), keep, "visible",
-                    target=ck.target if mode == "resampled" else "auto", fit=fit)
+                results[(row, col)] = resources.reconstruction(resources.ReconRequest(
+                    str(path), sha, img_hash, I, p, m, float(r), int(seed), keep, "visible",
+                    target=ck.target if mode == "resampled" else "auto", fit=fit), img)
             except MAEError as e:
                 errors[(row, col)] = str(e)
 bar.empty()

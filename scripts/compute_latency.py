@@ -40,11 +40,12 @@ def page_calls(path, device):
         sha = resources.file_sha256(path)
 
         def recon(img_key, img, I, p, m, r, seed, precision):
-            return resources.reconstruction(str(path), sha, img_key, img, I, p, m, r, seed, "blocks", "visible",
-                                            precision=precision)
+            return resources.reconstruction(resources.ReconRequest(str(path), sha, img_key, I, p, m, r, seed,
+                                                                   precision=precision), img)
 
         def attention(img_key, img, I, p, query, precision):
-            return resources.attention(str(path), sha, img_key, img, I, p, query, "mean", precision=precision)
+            return resources.attention(resources.AttentionRequest(str(path), sha, img_key, I, p, query, "mean",
+                                                                  precision=precision), img)
         return recon, attention, "ui.resources (the pages' cached calls)"
     from mae_core.attention import analyze
     from mae_core.checkpoints import load_checkpoint

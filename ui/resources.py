@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -314,40 +315,71 @@ def prepared(model, image_size: int, patch_size: int):
     return prepare(model, (image_size, image_size), patch_size)
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)  # shared, read only: no pickling of each new result
-def reconstruction(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
-                   mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid: tuple | None = None,
-                   target: str = "auto", fit: str = "stretch", precision: str | None = None):
-    """mae_core.reconstruct.reconstruct, cached on (checkpoint sha, target, image hash, fit, configuration, seed,
-    precision).
+@dataclass(frozen=True)
+class ReconRequest:
+    """Everything one reconstruction depends on, and so its cache key. path and sha name the checkpoint, image_key
+    the image's hash (the image itself is passed beside the request, unhashed).
 
-    mask_grid: a user-drawn mask as a tuple of row tuples (1 = removed), or None for a random mask.
-    target: the checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad);
-    precision: auto | fp32 | tf32 | bf16 (None: the server's MAE_PRECISION, else auto)."""
+    mask_grid: a user-drawn mask as a tuple of row tuples (1 = removed), or None for a random mask; target: the
+    checkpoint's target choice (see load); fit: how a non-square photo is fitted (stretch/crop/pad); precision:
+    auto | fp32 | tf32 | bf16 (None: the server's MAE_PRECISION, else auto)."""
+
+    path: str
+    sha: str
+    image_key: str
+    image_size: int
+    patch_size: int
+    mask_unit: int
+    mask_ratio: float
+    seed: int
+    keep: str = "blocks"
+    denorm: str = "visible"
+    mask_grid: tuple | None = None
+    target: str = "auto"
+    fit: str = "stretch"
+    precision: str | None = None
+
+
+@dataclass(frozen=True)
+class AttentionRequest:
+    """Everything one attention analysis of the full image depends on (no masking), and so its cache key."""
+
+    path: str
+    sha: str
+    image_key: str
+    image_size: int
+    patch_size: int
+    query: tuple | None = None
+    head_fusion: str = "mean"
+    stack: str = "encoder"
+    fit: str = "stretch"
+    precision: str | None = None
+
+
+@st.cache_resource(max_entries=96, show_spinner=False)  # shared, read only: no pickling of each new result
+def reconstruction(req: ReconRequest, _img):
+    """mae_core.reconstruct.reconstruct of `_img` for the request, cached on the request."""
     from mae_core.reconstruct import reconstruct
 
-    model, _, _ = load(path, target)
-    model, _ = prepared(model, image_size, patch_size)
-    mask = np.asarray(mask_grid, dtype=np.float32) if mask_grid is not None else None
+    model, _, _ = load(req.path, req.target)
+    model, _ = prepared(model, req.image_size, req.patch_size)
+    mask = np.asarray(req.mask_grid, dtype=np.float32) if req.mask_grid is not None else None
     with LIMITER.slot():
-        return reconstruct(model, _img, mask=mask, mask_unit=mask_unit, mask_ratio=mask_ratio, seed=seed,
-                           keep=keep, denorm=denorm, fit=fit, precision=_precision(precision))
+        return reconstruct(model, _img, mask=mask, mask_unit=req.mask_unit, mask_ratio=req.mask_ratio, seed=req.seed,
+                           keep=req.keep, denorm=req.denorm, fit=req.fit, precision=_precision(req.precision))
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
-def attention(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int,
-              query: tuple | None, head_fusion: str, stack: str = "encoder", fit: str = "stretch",
-              precision: str | None = None):
-    """mae_core.attention.analyze on the full image (no masking), cached like reconstruction (fit and precision
-    included). Its working memory is capped by MAE_MEMORY_BUDGET_MB (on a GPU a whole layer per block when it
-    fits)."""
+def attention(req: AttentionRequest, _img):
+    """mae_core.attention.analyze of `_img` for the request, cached on the request. Its working memory is capped by
+    MAE_MEMORY_BUDGET_MB (on a GPU a whole layer per block when it fits)."""
     from mae_core.attention import analyze
 
-    model, _, _ = load(path)
-    model, _ = prepared(model, image_size, patch_size)
+    model, _, _ = load(req.path)
+    model, _ = prepared(model, req.image_size, req.patch_size)
     with LIMITER.slot():
-        return analyze(model, _img, query=query, layers=stack, head_fusion=head_fusion, fit=fit,
-                       precision=_precision(precision), budget_mb=MEMORY_BUDGET_MB)
+        return analyze(model, _img, query=req.query, layers=req.stack, head_fusion=req.head_fusion, fit=req.fit,
+                       precision=_precision(req.precision), budget_mb=MEMORY_BUDGET_MB)
 
 
 def _precision(precision: str | None) -> str:

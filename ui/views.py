@@ -41,14 +41,12 @@ def _png(img) -> bytes:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _reconstruction_view(path: str, sha: str, img_key: str, _img, image_size: int, patch_size: int, mask_unit: int,
-                         mask_ratio: float, seed: int, keep: str, denorm: str, mask_grid, target: str, fit: str,
-                         label: str, img_label: str, precision: str | None = None) -> ReconstructionView:
-    res = resources.reconstruction(path, sha, img_key, _img, image_size, patch_size, mask_unit, mask_ratio, seed,
-                                   keep, denorm, mask_grid, target=target, fit=fit, precision=precision)
-    about = (f"{label} · image {img_label}" + ("" if fit == "stretch" else f" ({fit})")
-             + f" · I={image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
-             f"units, {res.effective_ratio:.0%} removed, seed {seed}, {res.precision}")
+def _reconstruction_view(req: resources.ReconRequest, _img, label: str, img_label: str) -> ReconstructionView:
+    res = resources.reconstruction(req, _img)
+    patch_size, mask_unit = req.patch_size, req.mask_unit
+    about = (f"{label} · image {img_label}" + ("" if req.fit == "stretch" else f" ({req.fit})")
+             + f" · I={req.image_size}, p={patch_size} (L={res.lengths.L:,}), {mask_unit}×{mask_unit} mask "
+             f"units, {res.effective_ratio:.0%} removed, seed {req.seed}, {res.precision}")
     scores = (f"masked MSE {res.masked_mse:.4f}, PSNR {res.psnr:.2f} dB" if np.isfinite(res.masked_mse) else
               "nothing masked: no masked error to score")
     masked = render.grid_overlay(res.masked, patch_size, mask_unit)
@@ -80,10 +78,10 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
                    fit: str = "stretch") -> ReconstructionView:
     """The Reconstruction page's view of (checkpoint ck, image, geometry g, denorm, mask, fit): computed (one
     inference slot, ui.resources) and rendered once, then shared."""
-    return _reconstruction_view(str(ck.path), ck.sha, img_key, img, int(g.image_size), int(g.patch_size),
-                                int(g.mask_unit), float(g.mask_ratio), int(g.seed), str(g.keep), str(denorm),
-                                mask_grid, str(getattr(ck, "target", "auto")), str(fit), str(ck.label),
-                                str(img_label), str(getattr(ck, "precision", "fp32")))
+    req = resources.ReconRequest(str(ck.path), ck.sha, img_key, int(g.image_size), int(g.patch_size),
+                                 int(g.mask_unit), float(g.mask_ratio), int(g.seed), str(g.keep), str(denorm),
+                                 mask_grid, str(ck.target), str(fit), str(ck.precision))
+    return _reconstruction_view(req, img, str(ck.label), str(img_label))
 
 
 def _default_checkpoint():
@@ -135,8 +133,9 @@ def warm_defaults() -> None:
     default_reconstruction()
     img, img_key = resources.demo_image(assets.DEFAULT_IMAGE)
     gh, gw = ck.cfg.replace(img_size=(g.image_size, g.image_size), patch_size=g.patch_size).grid
-    resources.attention(str(ck.path), ck.sha, img_key, img, g.image_size, g.patch_size, (gh // 2, gw // 2), "mean",
-                        fit="stretch", precision=ck.precision)
+    resources.attention(resources.AttentionRequest(str(ck.path), ck.sha, img_key, g.image_size, g.patch_size,
+                                                   (gh // 2, gw // 2), "mean", fit="stretch",
+                                                   precision=ck.precision), img)
     from . import receptive
 
     receptive.receptive_field(str(ck.path), ck.sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
