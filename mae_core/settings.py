@@ -61,8 +61,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("MAE_MAX_DOWNLOAD_GB", 16.0, float, "16", "refuse downloads announced larger than this"),
     Setting("MAE_MAX_IMAGE_MB", 20, int, "20", "largest image upload"),
     Setting("MAE_MAX_CHECKPOINT_MB", None, float, "Streamlit's `server.maxUploadSize` (2048)",
-            "largest checkpoint upload, never above `server.maxUploadSize` (the hosted unit sets 200); a checkpoint may be a transformers folder as a `.zip` (at most 64 files, "
-            "unpacked size within the limit, no links or paths leaving the folder)"),
+            "largest checkpoint upload, never above `server.maxUploadSize` (the hosted unit sets 200); a checkpoint "
+            "may be a transformers folder as a `.zip` (at most 64 files, unpacked size within the limit, no links or "
+            "paths leaving the folder)"),
     Setting("MAE_MAX_KEPT_UPLOADS", 8, int, "8", "uploaded checkpoints kept in the temp folder (oldest deleted first)"),
     Setting("MAE_CHECKPOINT_DIR", None, str, "assets/checkpoints", "serve another family of checkpoints"),
     Setting("MAE_DEVICE", "auto", str, "auto",
