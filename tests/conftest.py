@@ -2,6 +2,7 @@
 (MAE_CHECKPOINT_DIR points there), so they are fast and independent of the training jobs."""
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -125,16 +126,19 @@ def open_page(page: str | None = None, query: dict | None = None, secrets: dict 
 SHOTS = ROOT / "artifacts" / "screenshots"
 
 
-def _load_screenshot_script():
+def load_script(name: str):
+    """scripts/<name>.py as the module mae_<name> (registered in sys.modules: dataclasses look their module up)."""
     import importlib.util
+    import sys
 
-    spec = importlib.util.spec_from_file_location("mae_screenshot", ROOT / "scripts" / "screenshot.py")
+    spec = importlib.util.spec_from_file_location(f"mae_{name}", ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-shot = _load_screenshot_script()  # scripts/screenshot.py: the server, the waits and the problem finder
+shot = load_script("screenshot")  # scripts/screenshot.py: the server, the waits and the problem finder
 
 
 def in_ci() -> bool:
@@ -185,3 +189,13 @@ def open_url(page, url):
     page.goto(url, wait_until="domcontentloaded")
     shot.wait_idle(page)
     page.wait_for_timeout(500)
+
+
+@contextlib.contextmanager
+def browser_page(browser, width: int = 1400, height: int = 1000):
+    """A page of a fresh browser context at width x height, closed afterwards."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()

@@ -2,14 +2,12 @@
 the fold. (The server and browser fixtures are in conftest.py.)"""
 from __future__ import annotations
 
-from conftest import shot
+from conftest import browser_page, shot
 from conftest import open_url as _open
 
 
-def test_home_shows_start_here_and_a_picture_above_the_fold_at_1280x720(app_url, browser):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    try:
+def test_home_shows_start_here_and_a_picture_above_the_fold_at_1280x720(app_url, browser):
+    with browser_page(browser, 1280, 720) as page:
         _open(page, app_url)
         assert not shot.problems_on(page)
         start = page.get_by_text("Start here.", exact=False).first
@@ -20,15 +18,11 @@ def test_home_shows_start_here_and_a_picture_above_the_fold_at_1280x720(app_url,
             box = imgs.nth(i).bounding_box()
             assert box["height"] > 100 and box["y"] + box["height"] <= 720, (i, box)
         page.screenshot(path=str(shot.ROOT / "artifacts" / "screenshots" / "home_1280x720.png"))
-    finally:
-        ctx.close()
 
 
-def test_a_refused_value_is_not_said_again_after_a_valid_one(app_url, browser):  # noqa: F811
+def test_a_refused_value_is_not_said_again_after_a_valid_one(app_url, browser):
     """I=5000 from a link is refused with a notice on that view; typing a valid I leaves no trace of it."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    try:
+    with browser_page(browser, 1400, 1000) as page:
         _open(page, f"{app_url}/?I=5000")
         main = page.locator('[data-testid="stMain"]')
         assert "I=5000" in main.inner_text()
@@ -40,5 +34,3 @@ def test_a_refused_value_is_not_said_again_after_a_valid_one(app_url, browser): 
         text = main.inner_text()
         assert "5000" not in text, text[:600]
         assert not shot.problems_on(page)
-    finally:
-        ctx.close()

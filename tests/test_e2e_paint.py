@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from conftest import shot
+from conftest import browser_page, shot
 from conftest import open_url as _open
 
 CANVAS = '[class*="st-key-paint_"] [data-testid="stPlotlyChart"]'
@@ -28,10 +28,8 @@ def _click_patch(page, row: int, col: int, grid: int):
     _settle(page)
 
 
-def test_a_click_on_a_patch_toggles_its_mask_unit_and_the_canvas_is_above_the_fold(app_url, browser):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    try:
+def test_a_click_on_a_patch_toggles_its_mask_unit_and_the_canvas_is_above_the_fold(app_url, browser):
+    with browser_page(browser, 1280, 720) as page:
         # the tiny p8-m2: 64 px / 8 = an 8 x 8 grid, 2 x 2 mask units; seed 2's mask
         _open(page, f"{app_url}/reconstruction?mask_src=custom")
         canvas = page.locator(CANVAS)
@@ -46,14 +44,10 @@ def test_a_click_on_a_patch_toggles_its_mask_unit_and_the_canvas_is_above_the_fo
         assert _cmask(page) == start
         assert not shot.problems_on(page)
         shot.full_screenshot(page, shot.ROOT / "artifacts" / "screenshots" / "paint_1280.png")
-    finally:
-        ctx.close()
 
 
-def test_reveal_all_reads_nothing_is_masked(app_url, browser):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    try:
+def test_reveal_all_reads_nothing_is_masked(app_url, browser):
+    with browser_page(browser, 1400, 1000) as page:
         _open(page, f"{app_url}/reconstruction?mask_src=custom")
         page.get_by_role("button", name="Reveal all").click()
         _settle(page)
@@ -61,5 +55,3 @@ def test_reveal_all_reads_nothing_is_masked(app_url, browser):  # noqa: F811
         assert "Nothing is masked: no masked error to score" in text
         assert not re.search(r"\bnan\b", text, re.I), text
         assert not shot.problems_on(page)
-    finally:
-        ctx.close()

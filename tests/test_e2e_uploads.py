@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import shot
+from conftest import browser_page, shot
 from conftest import open_url as _open
 
 DROP = '[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]'
@@ -22,10 +22,8 @@ def _main_errors(page) -> list[str]:
 
 
 def test_a_second_refused_upload_replaces_the_first_ones_message_and_a_good_one_follows_to_the_next_page(
-        app_url, browser, tiny_family):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    try:
+        app_url, browser, tiny_family):
+    with browser_page(browser, 1400, 1000) as page:
         _open(page, f"{app_url}/reconstruction?ckpt_src=upload")
         _upload(page, "junk.safetensors", b"\x00" * 300)
         errs = _main_errors(page)
@@ -41,5 +39,3 @@ def test_a_second_refused_upload_replaces_the_first_ones_message_and_a_good_one_
         assert "Using mine.safetensors" in page.locator('[data-testid="stSidebar"]').inner_text()
         assert "mine.safetensors" in page.locator('[data-testid="stMain"]').inner_text()
         assert not _main_errors(page) and not shot.problems_on(page)
-    finally:
-        ctx.close()

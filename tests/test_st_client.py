@@ -4,17 +4,14 @@ websocket protocol, every shown number compared with the library's own result fo
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("mae_load_bench", ROOT / "scripts" / "load_bench.py")
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench  # dataclasses look their module up there
-_spec.loader.exec_module(bench)
+bench = load_script("load_bench")
 client = bench.st_client
 
 
