@@ -1,17 +1,17 @@
 """Speed and memory of the representation tools (prints figures; no pass/fail).
 
-    python scripts/representations_bench.py [--n 128] [--batch-size 16] [--skip-family]
+    python scripts/representations_bench.py [--n 128] [--batch-size 16] [--skip-family] [--keep DIR]
 
 1. Features of the 17 bundled photographs x the embedded family x all layers, from an empty cache.
 2. A ViT-B/16 encoder (random weights, 224 px, 12 blocks) on a labelled folder of --n images (scikit-learn's digits
-   written as PNGs, 10 classes), in one process each:
-   - a plain batched forward: decode + forward_encoder, nothing kept;
-   - feature extraction of all 13 layers (CLS and mean-pooled) streamed to a fresh cache: decode + forward +
-     per-layer pooling + writes; the ratio of the two wall times;
-   - the same two, paired: images decoded once, then per batch a plain forward and the extraction's work
-     alternately, so that the shared machine's changing load hits both alike;
-   - peak resident memory of each (ru_maxrss);
-   - an interrupted extraction (stopped after half the batches) and its resumption: batches recomputed;
+   written as 224-px PNGs, 10 classes; beyond the 1,797 digits each repeat is shifted by a few pixels), in one run:
+   - images decoded ahead on a thread (as the library does); per batch, alternately, a plain batched forward
+     (forward_encoder, nothing kept) and the library's extraction step (FeatureRun.write: all 13 layers pooled, CLS
+     and mean, written to the cache and recorded), so that a change in the machine's load hits both alike; the
+     ratio of the two sums;
+   - peak resident memory of the process (ru_maxrss), which holds the model, one batch and the writes;
+   - the run is killed (SIGKILL) once half the images are recorded and started again: it resumes from the cache;
+     the rows recomputed are counted, and the first and last batch are checked against a fresh extraction;
    - DINO k-NN over all 13 layers x 2 kinds x 5 folds on the extracted features.
 Each figure is printed with the 1-minute load average.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+SHA = "vit-b16-random-seed0"
 
 
 def load() -> str:
@@ -44,85 +46,107 @@ def vit_b16():
                                  has_decoder=False)).eval()
 
 
-def _child(mode: str, folder: str, cache: str, batch_size: int, stop_after: int = 0) -> None:
-    """One measurement in its own process, so ru_maxrss is its own peak. Prints one JSON line."""
+def _child(folder: str, cache: str, batch_size: int, log: str) -> None:
+    """The paired run (resumes from the cache); appends one JSON line per batch to ``log``."""
     import resource
 
     import torch
 
-    from mae_core.representations import features as F
+    from mae_core.representations.features import FeatureRun
     from mae_core.representations.imagesets import labelled_folder
 
     images = labelled_folder(folder)
     model = vit_b16()
-    out = {}
-    t0 = time.perf_counter()
-    if mode == "paired":
-        # decode once; then per batch, alternately, a plain forward and the extraction's work (every layer pooled
-        # and written to memory-mapped files), so a change in the machine's load hits both alike
-        import numpy as np
-
-        paths = [str(p) for p in images.paths]
-        batches = [x for _, (x, _, _) in F._Prefetch(paths, range(0, len(paths), batch_size), batch_size, (224, 224),
-                                                      "stretch")]
-        n, D, depth = len(paths), model.cfg.embed_dim, model.cfg.depth
-        Path(cache).mkdir(parents=True, exist_ok=True)
-        mm = {(k, l): np.lib.format.open_memmap(Path(cache) / f"{k}{l}.npy", mode="w+", dtype=np.float32,
-                                                shape=(n, D)) for k in ("cls", "mean") for l in range(depth + 1)}
-        ids = torch.arange(model.cfg.num_patches)
-        t_plain = t_ext = 0.0
-        for i, x in enumerate(batches):
-            s, e = i * batch_size, i * batch_size + x.shape[0]
-            for order in ((0, 1) if i % 2 == 0 else (1, 0)):
-                t = time.perf_counter()
-                with torch.inference_mode():
-                    if order == 0:
+    run = FeatureRun.open(model.cfg, images, checkpoint_sha256=SHA, cache_dir=cache)
+    ids = torch.arange(model.cfg.num_patches)
+    with open(log, "a") as out:
+        out.write(json.dumps({"start": run.starts_at}) + "\n")
+        out.flush()
+        for i, (s, (x, ok, why)) in enumerate(run.batches(batch_size)):
+            t = {}
+            for part in (("plain", "extract") if i % 2 == 0 else ("extract", "plain")):
+                t0 = time.perf_counter()
+                if part == "plain":
+                    with torch.inference_mode():
                         model.forward_encoder(x, ids.expand(x.shape[0], -1))
-                    else:
-                        for l, h in F.iter_layers(model, x):
-                            mm[("cls", l)][s:e] = h[:, 0].float().numpy()
-                            mm[("mean", l)][s:e] = h[:, 1:].float().mean(1).numpy()
-                        for a in mm.values():
-                            a.flush()
-                dt = time.perf_counter() - t
-                if order == 0:
-                    t_plain += dt
                 else:
-                    t_ext += dt
-        out.update(plain=t_plain, extract=t_ext)
-    elif mode == "plain":
-        paths = [str(p) for p in images.paths]
-        ids = torch.arange(model.cfg.num_patches)
-        for s, (x, ok, _) in F._Prefetch(paths, range(0, len(paths), batch_size), batch_size, (224, 224),
-                                         "stretch"):
-            with torch.inference_mode():
-                model.forward_encoder(x, ids.expand(x.shape[0], -1))
-    else:
-        done = []
+                    run.write(model, x, s, ok, why)
+                t[part] = time.perf_counter() - t0
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            out.write(json.dumps(dict(s=s, n=x.shape[0], rss=rss, load=os.getloadavg()[0], **t)) + "\n")
+            out.flush()
+    run.close()
 
-        def on_batch(d, t):
-            done.append(d)
-            if stop_after and len(done) == stop_after:
-                raise KeyboardInterrupt
 
+def make_folder(folder: Path, n: int) -> None:
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        j = i % len(d.images)
+        img = Image.fromarray((d.images[j] / 16 * 255).astype(np.uint8)).resize((224, 224))
+        if i >= len(d.images):  # a repeat: shift it a little so that no two files are the same image
+            dx, dy = rng.integers(-12, 13, size=2)
+            img = img.transform(img.size, Image.Transform.AFFINE, (1, 0, int(dx), 0, 1, int(dy)))
+        sub = folder / str(d.target[j])
+        sub.mkdir(parents=True, exist_ok=True)
+        img.save(sub / f"{i:05d}.png")
+
+
+def state_rows(cache: Path) -> int:
+    for p in cache.glob("*/state.json"):
         try:
-            F.extract(model, images, checkpoint_sha256="vit-b16-random-seed0", batch_size=batch_size,
-                      cache_dir=cache, on_batch=on_batch)
-        except KeyboardInterrupt:
-            out["stopped_at"] = done[-1]
-        out["batches"] = len(done)
-    out["seconds"] = time.perf_counter() - t0
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out["load"] = os.getloadavg()[0]
-    print(json.dumps(out))
+            return int(json.loads(p.read_text()).get("pooled", 0))
+        except (ValueError, OSError):
+            return 0
+    return 0
 
 
-def run_child(*args) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
-                       cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(r.stderr)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def paired_run(folder: Path, cache: Path, n: int, batch_size: int, log: Path) -> dict:
+    """Start the paired child, kill it once half the rows are recorded, start it again; the log's figures."""
+    cmd = [sys.executable, __file__, "--child", str(folder), str(cache), str(batch_size), str(log)]
+    t0 = time.perf_counter()
+    first = subprocess.Popen(cmd, cwd=ROOT)
+    while first.poll() is None and state_rows(cache) < n // 2:
+        time.sleep(0.5)
+    killed_at = state_rows(cache)
+    if first.poll() is None:
+        first.send_signal(signal.SIGKILL)
+    first.wait()
+    if subprocess.run(cmd, cwd=ROOT).returncode:
+        raise SystemExit("the resumed run failed")
+    wall = time.perf_counter() - t0
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    starts = [x["start"] for x in lines if "start" in x]
+    rows = [x for x in lines if "s" in x]
+    return dict(wall=wall, killed_at=killed_at, starts=starts, batches=len(rows),
+                rows=sum(x["n"] for x in rows), plain=sum(x["plain"] for x in rows),
+                extract=sum(x["extract"] for x in rows), rss=max(x["rss"] for x in rows),
+                load=sum(x["load"] for x in rows) / len(rows))
+
+
+def check_rows(folder: Path, cache: Path, batch_size: int) -> float:
+    """Largest difference between the resumed cache and a fresh extraction of the first and last batch."""
+    import numpy as np
+    import torch
+
+    from mae_core.representations.features import FeatureStore, _load_batch, iter_layers
+    from mae_core.representations.imagesets import labelled_folder
+
+    images = labelled_folder(folder)
+    store = FeatureStore.open(next(cache.iterdir()))
+    model = vit_b16()
+    worst = 0.0
+    for s in (0, (store.n - 1) // batch_size * batch_size):
+        x, _, _ = _load_batch([str(p) for p in images.paths[s:s + batch_size]], (224, 224), "stretch")
+        with torch.inference_mode():
+            for layer, h in iter_layers(model, x):
+                got = store.get("mean", layer, only_valid=False)[s:s + x.shape[0]]
+                worst = max(worst, float(np.abs(got - h[:, 1:].mean(1).numpy()).max()))
+    return worst
 
 
 def family_bench() -> None:
@@ -145,57 +169,42 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=128, help="images in the labelled folder")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--skip-family", action="store_true")
-    ap.add_argument("--paired-only", action="store_true", help="only the paired extraction / forward ratio")
-    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--keep", help="build the folder and the cache here and keep them (default: a temporary folder)")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        mode, folder, cache, bs, *rest = a.child
-        _child(mode, folder, cache, int(bs), int(rest[0]) if rest else 0)
+        folder, cache, bs, log = a.child
+        _child(folder, cache, int(bs), log)
         return 0
     import numpy as np
     import torch
 
-    print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs ({load()})")
+    print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs ({load()})", flush=True)
     if not a.skip_family:
         family_bench()
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "digits"
-        for i in range(a.n):
-            sub = folder / str(d.target[i])
-            sub.mkdir(parents=True, exist_ok=True)
-            Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).resize((224, 224)).save(sub / f"{i}.png")
-        n_batches = -(-a.n // a.batch_size)
-        if a.paired_only:
-            paired = run_child("paired", folder, Path(tmp) / "paired", a.batch_size)
-            print(f"paired, per batch alternately, decoding excluded from both: plain forward {paired['plain']:.1f} s, "
-                  f"extraction {paired['extract']:.1f} s, ratio {paired['extract'] / paired['plain']:.2f} "
-                  f"(loadavg {paired['load']:.2f})")
-            return 0
-        plain = run_child("plain", folder, Path(tmp) / "unused", a.batch_size)
-        print(f"ViT-B/16 plain batched forward of {a.n} images (decode included), batch {a.batch_size}: "
-              f"{plain['seconds']:.1f} s, peak RSS {plain['peak_rss_mb']:.0f} MB (loadavg {plain['load']:.2f})")
-        ext = run_child("extract", folder, Path(tmp) / "cache", a.batch_size)
-        print(f"ViT-B/16 feature extraction, 13 layers x (CLS, mean), streamed to disk: {ext['seconds']:.1f} s, "
-              f"peak RSS {ext['peak_rss_mb']:.0f} MB (loadavg {ext['load']:.2f})")
-        print(f"  ratio extraction / plain forward: {ext['seconds'] / plain['seconds']:.2f} "
-              f"(one run each, one after the other: the machine's load changes between them)")
-        paired = run_child("paired", folder, Path(tmp) / "paired", a.batch_size)
-        print(f"  paired, per batch alternately, decoding excluded from both: plain forward {paired['plain']:.1f} s, "
-              f"extraction {paired['extract']:.1f} s, ratio {paired['extract'] / paired['plain']:.2f} "
-              f"(loadavg {paired['load']:.2f})")
-        stop = max(1, n_batches // 2)
-        first = run_child("extract", folder, Path(tmp) / "cache2", a.batch_size, stop)
-        second = run_child("extract", folder, Path(tmp) / "cache2", a.batch_size)
-        print(f"  interrupted after {first['batches']} of {n_batches} batches ({first['stopped_at']} images on "
-              f"disk); the rerun computed {second['batches']} batches and finished")
+        work = Path(a.keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        folder, cache, log = work / "digits", work / "cache", work / "paired.jsonl"
+        if not folder.is_dir():
+            t0 = time.perf_counter()
+            make_folder(folder, a.n)
+            print(f"labelled folder of {a.n} images written in {time.perf_counter() - t0:.0f} s", flush=True)
+        log.unlink(missing_ok=True)
+        r = paired_run(folder, cache, a.n, a.batch_size, log)
+        print(f"ViT-B/16, {r['rows']} images in {r['batches']} batches of {a.batch_size}, one run (killed once and "
+              f"resumed), {r['wall']:.0f} s wall (mean {r['load']:.2f} loadavg):")
+        print(f"  plain batched forward {r['plain']:.1f} s, extraction of 13 layers x (CLS, mean) written to disk "
+              f"{r['extract']:.1f} s: ratio {r['extract'] / r['plain']:.3f}")
+        print(f"  peak resident memory {r['rss']:.0f} MB (model, one batch, the writes)")
+        print(f"  killed with {r['killed_at']} of {a.n} images recorded; the second start resumed at image "
+              f"{r['starts'][-1]} and computed the other {a.n - r['starts'][-1]}")
+        print(f"  resumed cache against a fresh extraction of its first and last batch: largest difference "
+              f"{check_rows(folder, cache, a.batch_size):.2e}", flush=True)
         from mae_core.representations import probes as P
         from mae_core.representations.features import FeatureStore
 
-        store = FeatureStore.open(next((Path(tmp) / "cache").iterdir()))
+        store = FeatureStore.open(next(cache.iterdir()))
         y = store.valid_labels()
         splits = P.folds(y, 5, 0)
         t0 = time.perf_counter()
