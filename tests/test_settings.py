@@ -33,7 +33,7 @@ def test_values_are_read_at_call_time_and_bad_values_fall_back(monkeypatch):
     monkeypatch.setenv("MAE_ALLOW_LOCAL_PATHS", "no")
     assert settings.get("MAE_ALLOW_LOCAL_PATHS") is False
     monkeypatch.delenv("MAE_ALLOW_DOWNLOADS", raising=False)
-    from mae_core.fetch import downloads_allowed
+    from mae_core.fetch.limits import downloads_allowed
 
     assert downloads_allowed() is False  # unset follows the hosted profile
     monkeypatch.setenv("MAE_ALLOW_DOWNLOADS", "1")

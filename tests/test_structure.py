@@ -87,7 +87,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_function_level_and_relative_imports():
     g = import_graph()
-    assert "mae_core.settings" in g["mae_core.fetch"]  # `from . import settings`
+    assert "mae_core.settings" in g["mae_core.fetch.limits"]  # `from .. import settings`
     assert "mae_core.checkpoints" in g["mae_core.commands.reconstruct"]  # inside cli()
 
 

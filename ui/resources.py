@@ -93,7 +93,7 @@ def file_sha256(path) -> str:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _inspect(path: str, sha: str):
     from mae_core.checkpoints import inspect_checkpoint
-    from mae_core.fetch import heads_for
+    from mae_core.fetch.receipt import heads_for
 
     try:
         return inspect_checkpoint(path, **heads_for(path))  # head counts a fetched checkpoint's receipt records
@@ -136,7 +136,7 @@ def _load(path: str, sha: str, target: str = "auto"):
         return retarget(model, info, target)
     try:
         # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
-        from mae_core.fetch import heads_for
+        from mae_core.fetch.receipt import heads_for
         from mae_core.precision import resolve_device
 
         model, info = load_checkpoint(path, device=resolve_device(settings.get("MAE_DEVICE")),
@@ -177,7 +177,7 @@ def find(directory: str) -> list[str]:
 def _library(dirs: tuple) -> dict:
     from mae_core.catalogue import load_catalogue
     from mae_core.checkpoints import find_checkpoints
-    from mae_core.fetch import cached
+    from mae_core.fetch.locations import cached
 
     entries = list(load_catalogue())
     out = {}
@@ -210,7 +210,7 @@ def _library(dirs: tuple) -> dict:
 def library() -> dict:
     """name -> path of the checkpoints in the operator's model library (MAE_MODEL_LIBRARY=dir1:dir2): catalogue
     entries fetched there (`python -m mae_core fetch ID --cache-dir DIR`) by id, other checkpoints by file name."""
-    from mae_core.fetch import library_dirs
+    from mae_core.fetch.locations import library_dirs
 
     dirs = tuple(str(d) for d in library_dirs())
     return _library(dirs) if dirs else {}

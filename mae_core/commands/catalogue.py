@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from .. import fetch
 from ..catalogue import load_catalogue
+from ..fetch.locations import cached, local_size, search_dirs
 
 
 def _size(n: int | None) -> str:
@@ -33,10 +33,10 @@ def cli(argv=None) -> int:
     cat = load_catalogue(a.catalogue)
     for p in cat.problems:
         print(f"warning: {p}", file=sys.stderr)
-    dirs = [Path(d) for d in a.cache_dir] + fetch.search_dirs()
+    dirs = [Path(d) for d in a.cache_dir] + search_dirs()
     rows = []
     for e in cat:
-        hit = fetch.cached(e, dirs)
+        hit = cached(e, dirs)
         rows.append((e, hit))
     if a.json:
         out = [e.to_dict() | {"architecture_name": e.architecture, "cached": str(hit) if hit else None,
@@ -45,7 +45,7 @@ def cli(argv=None) -> int:
         print()
         return 0
     for e, hit in rows:
-        size = _size(e.size_bytes or (fetch.local_size(hit) if hit else None))
+        size = _size(e.size_bytes or (local_size(hit) if hit else None))
         lines = [f"{e.id}  [{e.kind}]  {e.architecture}, I={e.image_size}, mask unit {e.mask_unit}",
                  f"    {e.title}; {size}; {e.training_data or 'training data not published'}"
                  + (f", {e.epochs} epochs" if e.epochs else "") + f"; licence {e.licence or 'not stated'}",

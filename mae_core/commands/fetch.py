@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from ..catalogue import load_catalogue
-from ..fetch import cached, default_cache_dir, fetch, read_receipt
+from ..fetch.locations import cached, default_cache_dir
+from ..fetch.pipeline import fetch
+from ..fetch.receipt import read_receipt
 
 
 class _Bar:
