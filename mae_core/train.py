@@ -84,7 +84,9 @@ def load_training_set(data: str = "skimage", photo_short_side: int = 512, dest=N
     scikit-image's 512-px photographs."""
     if data == "skimage":
         return load_training_images(), [f"skimage/data/{n}" for n in TRAINING_IMAGES]
-    from .training_data import load_photo, read_manifest, read_pack, training_photos
+    from .training_data.manifest import read_manifest
+    from .training_data.packs import read_pack
+    from .training_data.store import load_photo, training_photos
 
     if data == "photos":
         photos = read_manifest()

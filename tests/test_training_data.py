@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from mae_core import training_data as td
+from mae_core.training_data import manifest as td_manifest
 from mae_core.assets import DEMO_IMAGES, TRAINING_IMAGES
 from mae_core.errors import DataError
 
@@ -343,7 +344,7 @@ def test_train_on_photos_records_the_data_list(tmp_path, monkeypatch):
     for i, r in enumerate(rows):
         (cache / "pkg").mkdir(parents=True, exist_ok=True)
         (cache / f"pkg/p{i}.png").write_bytes(photo_bytes(50 + i))
-    monkeypatch.setattr(td, "MANIFEST", write_manifest(tmp_path / "m.csv", rows))
+    monkeypatch.setattr(td_manifest, "MANIFEST", write_manifest(tmp_path / "m.csv", rows))  # read_manifest's default
     monkeypatch.setenv("MAE_DATA_DIR", str(cache))
     args = ["--image-size", "32", "--patch-size", "8", "--mask-unit", "1", "--embed-dim", "32", "--depth", "1",
             "--num-heads", "2", "--decoder-embed-dim", "32", "--decoder-depth", "1", "--decoder-num-heads", "2",

@@ -5,7 +5,11 @@ import argparse
 from pathlib import Path
 
 from .. import training_data
-from ..training_data import SOURCES, credits_markdown, default_dest, fetch, pack, read_manifest, summary
+from ..training_data.credits import credits_markdown, summary
+from ..training_data.fetching import fetch
+from ..training_data.manifest import SOURCES, read_manifest
+from ..training_data.packs import pack
+from ..training_data.store import default_dest
 
 
 def cli(argv=None) -> int:

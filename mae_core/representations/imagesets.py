@@ -199,7 +199,9 @@ def gcompris_set(folder: Path) -> None:
     import tempfile
 
     from ..errors import DataError
-    from ..training_data import deb_files, download, rcc_entries
+    from ..training_data.downloads import download
+    from ..training_data.packages import deb_files
+    from ..training_data.rcc import rcc_entries
 
     g = GCOMPRIS
     with tempfile.TemporaryDirectory() as tmp:
