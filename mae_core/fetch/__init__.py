@@ -23,6 +23,11 @@ Where files go:
 
 Concurrency: one file lock per entry and cache folder (``<cache>/.locks/<id>.lock``, filelock): a second session
 or process asking for the same entry waits for the first and then finds the verified file.
+
+One job per module: ``locations`` (the cache and library folders, the lookup of a verified copy), ``receipt``,
+``limits`` (what the operator allows), ``url_download`` (requests, Range resume), ``hub`` (huggingface_hub),
+``checksums``, ``verify`` (the strict loader against the entry) and ``pipeline`` (the lock, the staging folder and
+the atomic rename). This package re-exports the public names.
 """
 from __future__ import annotations
 

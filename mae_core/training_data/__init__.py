@@ -12,6 +12,11 @@ sha256 is an error, and every fetched photograph is compared with the demo image
 ``python -m mae_core data fetch [--dest DIR] [--source debian|pypi]``
 ``python -m mae_core data list [--dest DIR]``
 ``python -m mae_core data credits [--out FILE]``
+
+One job per module: ``manifest`` (the Photo rows and their licences), ``held_out`` (the demo images stay out),
+``packages`` and ``rcc`` (reading .deb, wheel, installed and Qt bundle files), ``downloads`` (apt-get, pip),
+``fetching`` (the data fetch), ``store`` (the cache folder, the trainer's list, loading a photograph), ``packs``
+and ``credits``. This package re-exports the public names.
 """
 from __future__ import annotations
 
