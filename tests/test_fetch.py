@@ -349,3 +349,19 @@ def test_cli_hub_fetch_honours_hf_home_and_hf_endpoint_set_before_start(server, 
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path / "c" / "hf-tiny")
     assert (tmp_path / "hfh" / "hub" / "models--facebook--vit-mae-tiny" / "blobs").is_dir()
+
+
+def test_the_package_keeps_each_public_name_and_says_which_module_owns_it():
+    """`from mae_core.fetch import X` keeps working for every public name; a monkeypatch must target the owner."""
+    from mae_core.fetch import errors, limits, locations, pipeline, receipt, url_download, verify
+
+    owners = {errors: ["FetchError", "Progress"], receipt: ["RECEIPT", "read_receipt", "heads_for"],
+              locations: ["HUB_WEIGHTS", "cached", "default_cache_dir", "hf_cache_dir", "library_dirs",
+                          "local_size", "search_dirs"],
+              limits: ["downloads_allowed"], url_download: ["CHUNK"], verify: ["check_against_entry"],
+              pipeline: ["fetch"]}
+    for module, names in owners.items():
+        for name in names:
+            assert getattr(fetch, name) is getattr(module, name), name
+    assert sorted(fetch.__all__) == sorted(n for ns in owners.values() for n in ns
+                                           if n not in ("Progress", "HUB_WEIGHTS", "CHUNK"))

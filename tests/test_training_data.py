@@ -106,6 +106,25 @@ def test_shipped_manifest_is_valid_and_licensed():
     assert not {p.sha256 for p in photos} & set(td.held_out_sha256())
 
 
+def test_the_package_keeps_each_public_name_and_says_which_module_owns_it():
+    """`from mae_core.training_data import X` keeps working for every public name; a monkeypatch must target the
+    owner (read_manifest reads manifest.MANIFEST, not the package's copy)."""
+    from mae_core.training_data import credits, downloads, fetching, held_out, packages, packs, rcc, store
+
+    owners = {td_manifest: ["MANIFEST", "MIN_SHORT_SIDE", "PERMITTED_LICENSES", "SOURCES", "Photo", "COLUMNS",
+                            "read_manifest"],
+              held_out: ["HELD_OUT_SHA256", "DHASH_SIZE", "NEAR_DUPLICATE_BITS", "held_out_sha256", "check_held_out",
+                         "dhash", "near_demo"],
+              rcc: ["rcc_entries"], packages: ["deb_files", "wheel_files", "installed_files", "read_package"],
+              downloads: ["download"], fetching: ["fetch"],
+              store: ["FETCH_COMMAND", "default_dest", "training_photos", "load_photo"],
+              packs: ["PACK_INDEX", "pack", "read_pack"], credits: ["CREDITS", "summary", "credits_markdown"]}
+    for module, names in owners.items():
+        for name in names:
+            assert getattr(td, name) is getattr(module, name), name
+    assert sorted(td.__all__) == sorted(n for ns in owners.values() for n in ns)
+
+
 def test_shipped_skimage_rows_match_the_installed_files():
     pytest.importorskip("skimage")
     import importlib.metadata as md
