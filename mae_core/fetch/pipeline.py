@@ -95,6 +95,11 @@ def _fetch_locked(entry, root: Path, self_contained: bool, progress, retries, ti
     receipt.update(found)
     receipt["checks"].append("strict load (weights only): passed")
     receipt["checks"].append(f"architecture {found['architecture']}, class {found['class']}: matches the catalogue")
+    return _publish(entry, root, staging, final, receipt)
+
+
+def _publish(entry: Entry, root: Path, staging: Path, final: Path, receipt: dict) -> Path:
+    """Write the receipt into the checked staging folder and rename it to the entry's folder in one step."""
     (staging / RECEIPT).write_text(json.dumps(receipt, indent=2), encoding="utf-8")
     if final.exists() or final.is_symlink():  # a broken earlier copy (e.g. its hub cache was cleared)
         trash = root / f".{entry.id}.old-{os.getpid()}-{time.monotonic_ns()}"
