@@ -29,6 +29,7 @@ before. The outputs of both sides are compared (max |diff|). The load average is
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -278,7 +279,6 @@ def measure(side: str, cfg_dict: dict, seed: int = 0, repeats: int = 20, device:
             outputs["ref"] = dict(recon=_to_numpy(ref_recon()), **_to_numpy(ref_attn()))
     if hf is not None:
         del model  # HF holds its own copy; ours must not count in its process
-    import gc
 
     gc.collect()
     with torch.inference_mode():

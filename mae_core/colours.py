@@ -9,6 +9,7 @@ torch.
 """
 from __future__ import annotations
 
+import json
 import re
 import zlib
 
@@ -125,7 +126,6 @@ def placeholders(spec: str) -> list[str]:
     """Streamlit's theme placeholders (#000001 ... #000040) among the colours a figure's JSON sets itself (its
     layout.template, Streamlit's own, is left out: it is there to be replaced): each would be drawn in another
     colour in the browser."""
-    import json
 
     try:
         fig = json.loads(spec)

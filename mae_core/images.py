@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 from .geometry import as_hw
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -214,7 +214,6 @@ PAD_NOTE = ("non-square photo padded to a square with ImageNet-mean grey; the pa
 
 def check_fit(fit: str) -> str:
     """A fit mode (FIT_MODES; 'resize' is the old name of 'stretch') or ConfigError."""
-    from .errors import ConfigError
 
     fit = _FIT_ALIASES.get(fit, fit)
     if fit not in FIT_MODES:

@@ -4,6 +4,8 @@ One home for both, so the CLI, the app and the benchmark resolve "auto" the same
 """
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import ConfigError
@@ -58,7 +60,6 @@ def resolve_precision(precision: str | None, device: torch.device | str) -> str:
 
 def precision_from_env(default: str = "auto") -> str:
     """MAE_PRECISION (read at call time) for a hosted server: auto | fp32 | tf32 | bf16; a bad value is an error."""
-    import os
 
     raw = os.environ.get(ENV_PRECISION, "").strip()
     if not raw:

@@ -18,6 +18,7 @@ the Ablation page can plot them beside the published curves.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ from pathlib import Path
 import torch
 
 from . import ablations as ab
-from .errors import ConfigError, MAEError
 from . import cost
+from .assets import DEMO_IMAGES, embedded
+from .errors import ConfigError, MAEError
 
 MSE = "masked MSE ([0,1] RGB)"
 PSNR = "PSNR (dB, masked pixels)"
@@ -53,7 +55,6 @@ def _device_label(device: torch.device) -> str:
 
 def _load_note(device: torch.device, repeats: int) -> str:
     """Machine load when a latency was taken: CPU timings on a shared machine are indicative only."""
-    import os
 
     try:
         la = os.getloadavg()[0]
@@ -94,7 +95,6 @@ def forward_latency_ms(model, image, mask, repeats: int = 5, warmup: int = 2) ->
 
 def _resolve_checkpoints(specs) -> dict:
     """Names of embedded checkpoints or paths -> {id: path}."""
-    from .assets import embedded
 
     EMBEDDED = embedded()
     if not specs:
@@ -123,7 +123,6 @@ def _resolve_checkpoints(specs) -> dict:
 
 def _resolve_images(specs) -> dict:
     """Names of demo images, paths, or (name, image) pairs -> {name: source}."""
-    from .assets import DEMO_IMAGES
 
     if not specs:
         return dict(DEMO_IMAGES)

@@ -21,15 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .assets import TRAINING_IMAGES, training_image_paths
 from . import settings
+from .assets import TRAINING_IMAGES, training_image_paths
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
 from .model import MAEConfig, build_model
 from .ourformat import save_checkpoint
 from .reconstruct import resolve_device
-
+from .training_data.manifest import read_manifest
+from .training_data.packs import read_pack
 
 # The embedded family: same architecture and budget, differing only in the paper's variables.
 TINY = dict(embed_dim=192, depth=6, num_heads=3, decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4)
@@ -84,8 +85,6 @@ def load_training_set(data: str = "skimage", photo_short_side: int = 512, dest=N
     scikit-image's 512-px photographs."""
     if data == "skimage":
         return load_training_images(), [f"skimage/data/{n}" for n in TRAINING_IMAGES]
-    from .training_data.manifest import read_manifest
-    from .training_data.packs import read_pack
     from .training_data.store import load_photo, training_photos
 
     if data == "photos":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ablations as ab
+from .assets import image_set
 from .errors import ConfigError
 
 T_STEPS = "training: quality vs steps"
@@ -69,7 +70,6 @@ def score_run(run, name: str | None = None, seeds: int = 5, mad_images=None, pro
     """Ablation rows for every snapshot of one run (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from .assets import image_set
     from .checkpoints import load_checkpoint
     from .reconstruct import held_out_quality
     from .train import code_revision

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import re
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -58,7 +60,6 @@ class Deferred:
     sharing the view. Thread-safe."""
 
     def __init__(self, make, *args):
-        import threading
 
         self._make, self._args, self._lock, self._data = make, args, threading.Lock(), None
 
@@ -259,7 +260,6 @@ def tiles(gap: str = "medium"):
 # ------------------------------------------------------------------ slide-ready downloads
 def safe_name(*parts) -> str:
     """A file name from parts ('p8-m2', 'flower', 'I128') -> 'p8-m2_flower_I128' (only [A-Za-z0-9._-])."""
-    import re
 
     text = "_".join(str(p) for p in parts if str(p))
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-_")[:180] or "figure"

@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ui import warmup
+
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
@@ -69,7 +71,6 @@ def stop(proc: subprocess.Popen) -> None:
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
-    from ui import warmup
 
     # The data caches are created before Streamlit's runtime exists (in memory: the ones the sessions then use);
     # Streamlit warns about that once per cache, which says nothing useful here.

@@ -15,6 +15,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from mae_core import assets
+
 from . import render, resources
 
 
@@ -86,7 +88,6 @@ def reconstruction(ck, img, img_key: str, img_label: str, g, denorm: str = "visi
 
 def _default_checkpoint():
     """(Checkpoint, Geometry) of the default embedded checkpoint at the Reconstruction page's defaults, or None."""
-    from mae_core import assets
 
     from . import pickers
 
@@ -107,7 +108,6 @@ def _default_checkpoint():
 def default_reconstruction() -> tuple | None:
     """(Checkpoint, Geometry, ReconstructionView) of the Reconstruction page's default view (the default checkpoint
     on the default demo image), built by the warm-up, or None when there is no embedded checkpoint to show."""
-    from mae_core import assets
 
     got = _default_checkpoint()
     if got is None:
@@ -123,7 +123,6 @@ def warm_defaults() -> None:
     """Load the embedded checkpoints and build the Reconstruction page's default view and the Attention page's
     default analysis and receptive field, exactly as the pages ask for them (ui.warmup calls this once per server
     process): the first visitors of a fresh server then find them in the caches."""
-    from mae_core import assets
 
     got = _default_checkpoint()
     if got is None:

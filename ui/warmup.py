@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
+import io
 import logging
+import pkgutil
 import threading
 import time
+
+from mae_core import assets
 
 from .pages import PAGES
 
@@ -109,7 +114,6 @@ def _graph_objects() -> None:
     """Every plotly graph-object class. plotly imports each trace type and each nested property class (bar.marker,
     layout.legend.title...) the first time a figure uses it, ~1,500 modules in all: importing them here (1 s, ~45
     MB) covers every figure any page builds, instead of a list that the next chart would outgrow."""
-    import pkgutil
 
     import plotly.graph_objs as go
 
@@ -121,7 +125,6 @@ def _graph_objects() -> None:
 def _exercise_libraries() -> None:
     """First uses that load more code: PIL's format plugins, plotly's per-trace classes and validators, pandas
     to Arrow, CSV both ways."""
-    import io
 
     import numpy as np
     import pandas as pd
@@ -129,10 +132,8 @@ def _exercise_libraries() -> None:
     import plotly.io as pio
     import plotly.tools
     from PIL import Image
-
     from streamlit import dataframe_util
 
-    from mae_core import assets
 
     Image.init()
     buf = io.BytesIO()
@@ -210,7 +211,6 @@ def _module_table() -> None:
     check), which fills inspect's module table: the real path of every loaded module's file, 0.2-0.3 s of CPU that
     the first visitor of a fresh server paid. The server's own modules are imported first, then the table is filled
     (inspect.getmodule scans sys.modules when a file is not in it yet)."""
-    import inspect
 
     for m in SERVER:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -224,7 +225,6 @@ HOVER_WIDTH = 60  # characters a hover line holds: a wider tooltip is clipped by
 
 def wrap_hover(text: str, width: int = HOVER_WIDTH) -> str:
     """Hover text with every line wrapped to `width` characters (plotly never wraps a tooltip itself)."""
-    import textwrap
 
     return "<br>".join(part for line in text.split("<br>")
                        for part in (textwrap.wrap(line, width, break_long_words=True) or [""]))
@@ -317,7 +317,6 @@ def _measured_trace(go, label, grp, setting, met, numeric_x, colours, tagged, da
 def _category_ticks(values, width: int = 10):
     """(tickvals, ticktext) of a categorical axis, each label wrapped to `width` characters a line and drawn level:
     side by side they never overlap (plotly's own slanted labels did, in a half-width panel)."""
-    import textwrap
 
     cats = list(OrderedDict.fromkeys(str(v) for v in values))
     return cats, ["<br>".join(textwrap.wrap(c, width, break_long_words=False)) or c for c in cats]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from ..assets import ABLATION_DIR
 from ..errors import MAEError
 
 STATUSES = ("SEEN", "DERIVED", "MEASURED")
@@ -300,7 +301,6 @@ def load_ablation_file(source, as_frame: bool = False):
 def load_annotations(source=None) -> list[dict]:
     """Qualitative claims (annotations.csv schema). Default: the shipped assets/ablations/annotations.csv."""
     if source is None:
-        from ..assets import ABLATION_DIR
 
         source = ABLATION_DIR / ANNOTATIONS_FILE
     text, name = _read_text(source)
@@ -321,7 +321,6 @@ def load_all(folder=None, extra_paths: Iterable = (), skip_bad: bool = False,
     appended to `problems` (a list you pass in), so one broken user file does not hide the published curves.
     """
     if folder is None:
-        from ..assets import ABLATION_DIR
 
         folder = ABLATION_DIR
     paths = data_files(folder) if Path(folder).is_dir() else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from ..model import MAEConfig
 
 # names of the formats (detected from the content, not the file name) and classes
@@ -24,7 +25,6 @@ _CHOICE_TO_TARGET = {"pixels": TARGET_PIXELS, "norm-pix": TARGET_NORM}
 
 def target_for_choice(choice: str | None) -> str | None:
     """A user's target choice -> TARGET_PIXELS | TARGET_NORM, or None for auto."""
-    from ..errors import ConfigError
 
     if choice in (None, "", "auto"):
         return None

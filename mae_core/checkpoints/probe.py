@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..assets import default_image
 from ..model import MaskedAutoencoderViT
 from .info import TARGET_NORM, TARGET_PIXELS
 
@@ -32,7 +33,6 @@ def _probe_image(size) -> torch.Tensor:
     from ..images import load_image, to_tensor
 
     try:
-        from ..assets import default_image
 
         path = default_image()
         if Path(path).is_file():

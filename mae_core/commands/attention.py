@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 
-
-from ..attention import HEAD_FUSIONS
-from ..attention import analyze
-from ..attention import mad_over_images
+from ..assets import default_checkpoint, default_image, image_set
+from ..attention import HEAD_FUSIONS, analyze, mad_over_images
 from ..errors import ConfigError
 from ..masking import make_mask
-from ..precision import PRECISIONS
-from ..precision import PRECISION_HELP
+from ..precision import PRECISION_HELP, PRECISIONS
 
 
 def _parse_query(text: str | None):
@@ -66,7 +64,6 @@ def cli(argv=None) -> int:
     if a.memory_budget_mb is not None and a.memory_budget_mb <= 0:
         raise ConfigError(f"--memory-budget-mb must be > 0, got {a.memory_budget_mb}")
     precision = None if a.amp != "none" and a.precision == "auto" else a.precision
-    from ..assets import default_checkpoint, default_image
     from ..checkpoints import load_checkpoint
     from ..images import load_image
     from ..precision import resolve_device
@@ -85,7 +82,6 @@ def cli(argv=None) -> int:
                   fit=a.fit, precision=precision, budget_mb=a.memory_budget_mb)
     extra = {}
     if a.mad_over_set:
-        from ..assets import image_set
 
         images = image_set()
         summary = mad_over_images(model, [load_image(p) for p in images.values()], mask=mask, layers=a.layers,

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-
+from ..assets import default_checkpoint, image_set
 from ..errors import ConfigError
-from ..receptive_field import ATTENTION_MODES
-from ..receptive_field import effective_receptive_field
+from ..receptive_field import ATTENTION_MODES, effective_receptive_field
 
 
 def cli(argv=None) -> int:
@@ -24,7 +23,6 @@ def cli(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from ..assets import default_checkpoint, image_set
     from ..checkpoints import load_checkpoint
     from ..reconstruct import resolve_device
 

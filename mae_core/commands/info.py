@@ -5,9 +5,10 @@ import argparse
 import json
 import sys
 
-from ..errors import ConfigError
+from ..assets import default_checkpoint
 from ..checkpoints.info import TARGET_CHOICES, CheckpointInfo
 from ..checkpoints.loader import inspect_checkpoint
+from ..errors import ConfigError
 
 
 def format_info(info: CheckpointInfo) -> str:
@@ -51,7 +52,6 @@ def cli(argv=None) -> int:
     a = ap.parse_args(argv)
     path = a.checkpoint
     if path is None:
-        from ..assets import default_checkpoint
 
         path = default_checkpoint()
     heads = [None, None]

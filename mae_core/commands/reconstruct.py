@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 
-
+from ..assets import default_checkpoint
 from ..errors import ConfigError
 from ..images import load_image
-from ..masking import DEFAULT_SEED
-from ..masking import mask_from_array
-from ..precision import PRECISIONS
-from ..precision import PRECISION_HELP
-from ..precision import resolve_device
-from ..reconstruct import DENORM_MODES
-from ..reconstruct import prepare
-from ..reconstruct import reconstruct
+from ..masking import DEFAULT_SEED, mask_from_array
+from ..precision import PRECISION_HELP, PRECISIONS, resolve_device
+from ..reconstruct import DENORM_MODES, prepare, reconstruct
 
 
 def cli(argv=None) -> int:
@@ -43,7 +39,6 @@ def cli(argv=None) -> int:
                     help="older switch, CUDA only: autocast dtype (--precision bf16 is the same as bf16)")
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
-    from ..assets import default_checkpoint
     from ..checkpoints import load_checkpoint
 
     device = resolve_device(a.device)

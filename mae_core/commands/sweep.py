@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..assets import ABLATION_DIR, DEFAULT_IMAGE
 from ..sweep import DEFAULT_MASK_UNITS, run_sweep, summarise, write_rows
 
 
 def cli(argv=None) -> int:
-    from ..assets import ABLATION_DIR
 
     ap = argparse.ArgumentParser(prog="python -m mae_core sweep",
                                  description="Evaluate checkpoints over sequence length and mask unit on the held-out "
@@ -37,7 +37,6 @@ def cli(argv=None) -> int:
         a.latency_repeats = 1
     images = a.images
     if a.quick:
-        from ..assets import DEFAULT_IMAGE
 
         images = (images or [DEFAULT_IMAGE])[:1]
     notes = []

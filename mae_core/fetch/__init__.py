@@ -39,6 +39,6 @@ from .receipt import RECEIPT, heads_for, read_receipt
 from .url_download import CHUNK
 from .verify import check_against_entry
 
-__all__ = ["FetchError", "RECEIPT", "cached", "check_against_entry", "default_cache_dir",
+__all__ = ["CHUNK", "FetchError", "HUB_WEIGHTS", "Progress", "RECEIPT", "cached", "check_against_entry", "default_cache_dir",
            "downloads_allowed", "fetch", "heads_for", "hf_cache_dir", "library_dirs", "local_size", "read_receipt",
            "search_dirs"]

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock, Timeout
+
 from ..catalogue import Entry
 from .checksums import check_download
 from .errors import FetchError, Progress
@@ -37,7 +39,6 @@ def fetch(entry: Entry, cache_dir=None, *, progress: Progress | None = None,
         (root / ".locks").mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FetchError(f"{entry.id}: cannot create the cache folder {root} ({e.strerror})") from None
-    from filelock import FileLock, Timeout
 
     lock = FileLock(str(root / ".locks" / f"{entry.id}.lock"))
     try:

@@ -3,9 +3,11 @@ three commands share (which checkpoint, which images, which geometry)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
+from ..assets import default_checkpoint, embedded
 from ..errors import ConfigError
 from . import cka as cka_mod
 from . import probes as pr
@@ -159,9 +161,7 @@ def parse_geometry(text):
 
 def checkpoint_path(text):
     """A checkpoint path, or an embedded family name (p8-m2, ...)."""
-    from pathlib import Path
 
-    from ..assets import default_checkpoint, embedded
 
     if text is None:
         return default_checkpoint()

@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import settings
-from ..errors import ConfigError, ImageError
+from ..errors import CheckpointError, ConfigError, ImageError
 
 FEATURE_VERSION = 1
 KINDS = ("cls", "mean", "tokens")
@@ -178,7 +179,6 @@ class _Prefetch:
     """Decode the next batch on a thread while the model runs on the current one (PIL releases the GIL)."""
 
     def __init__(self, paths, starts, batch_size, size, fit):
-        from concurrent.futures import ThreadPoolExecutor
 
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.jobs = [(s, paths[s:s + batch_size]) for s in starts]
@@ -377,7 +377,6 @@ def features_for(checkpoint, images, *, image_size=None, patch_size=None, token_
 
 
 def _encoder_error(checkpoint, e):
-    from ..errors import CheckpointError
 
     msg = str(e).splitlines()[0]
     if "patch_embed" in msg or "blocks." in msg or "encoder" in msg:
@@ -389,7 +388,6 @@ def _encoder_error(checkpoint, e):
 def load_encoder(checkpoint, device="cpu"):
     """load_checkpoint, with a one-line error for a file that holds no encoder."""
     from ..checkpoints import load_checkpoint
-    from ..errors import CheckpointError
 
     try:
         return load_checkpoint(checkpoint, device=device, probe=False)
@@ -400,7 +398,6 @@ def load_encoder(checkpoint, device="cpu"):
 def encoder_depth(checkpoint) -> int:
     """The encoder's number of blocks, read from the file's header (no weights loaded)."""
     from ..checkpoints import inspect_checkpoint
-    from ..errors import CheckpointError
 
     try:
         return inspect_checkpoint(checkpoint).config.depth

@@ -6,14 +6,20 @@ and counted). Its ``digest`` (content hash of every file, with its relative path
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..assets import image_set
+from ..errors import ConfigError, DataError
+from ..training_data.downloads import download
+from ..training_data.packages import deb_files
+from ..training_data.rcc import rcc_entries
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 BUILTIN = {
@@ -118,7 +124,6 @@ def labelled_folder(root, min_per_class: int = 2) -> ImageSet:
 
 def bundled_photos() -> ImageSet:
     """The 17 bundled photographs (the demo images, then scikit-image's photographs): unlabelled."""
-    from ..assets import image_set
 
     items = image_set()
     return ImageSet("bundled photographs", tuple(items.values()))
@@ -194,20 +199,11 @@ def _readme_credits(text: str) -> dict:
 def gcompris_set(folder: Path) -> None:
     """Download GCompris's data package with apt-get, check the bundle's sha256, and write its sorting-game
     photographs as class folders with a CREDITS.csv (file, class, credit, source, licence)."""
-    import csv
-    import hashlib as _h
-    import tempfile
-
-    from ..errors import DataError
-    from ..training_data.downloads import download
-    from ..training_data.packages import deb_files
-    from ..training_data.rcc import rcc_entries
-
     g = GCOMPRIS
     with tempfile.TemporaryDirectory() as tmp:
         deb = download(g["source"], g["package"], g["version"], tmp)
         data = deb_files(deb, [g["path"]]).get(g["path"])
-    if data is None or _h.sha256(data).hexdigest() != g["sha256"]:
+    if data is None or hashlib.sha256(data).hexdigest() != g["sha256"]:
         raise DataError(f"{g['package']}={g['version']}: {g['path']} is missing or differs from the pinned sha256")
     entries = rcc_entries(data)
     rows = []

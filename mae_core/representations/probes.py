@@ -13,6 +13,7 @@ folder of images): mean and standard deviation of top-1 accuracy over the folds.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,6 @@ def linear_model(seed: int = 0, max_iter: int = 2000):
 
 
 def linear_score(x, y, splits, seed: int = 0) -> list[float]:
-    import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 

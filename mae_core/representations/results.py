@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from ..assets import ABLATION_DIR
+
 STUDY = "mae_core sweep (ours)"  # ablations.MEASURED_STUDY: every MEASURED row is ours
 FILE_NAME = "measured_representations.csv"
 SOURCE = "python scripts/representations.py"
@@ -21,7 +23,6 @@ _STD = re.compile(r"std ([\d.]+) over (\d+) folds")
 
 
 def default_path():
-    from ..assets import ABLATION_DIR
 
     return ABLATION_DIR / FILE_NAME
 

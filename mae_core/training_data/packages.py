@@ -2,6 +2,7 @@
 dpkg-deb, a wheel's zip members, or the installed distribution when it is exactly the pinned version."""
 from __future__ import annotations
 
+import importlib.metadata as md
 import shutil
 import subprocess
 import tarfile
@@ -52,7 +53,6 @@ def wheel_files(wheel_path, wanted) -> dict:
 
 def installed_files(package, version, wanted) -> dict:
     """{path: bytes} from the installed distribution when it is exactly the pinned version (no download)."""
-    import importlib.metadata as md
 
     try:
         dist = md.distribution(package)
