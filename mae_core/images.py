@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigError, ImageError
 from .geometry import as_hw
+from .sources import read_source
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -140,19 +140,7 @@ def load_image(source) -> Image.Image:
     elif isinstance(source, np.ndarray):
         img = _from_array(source, notes)
     else:
-        if isinstance(source, (str, Path)):
-            p = Path(source)
-            if not p.is_file():
-                raise ImageError(f"no image file at {p}")
-            if p.stat().st_size > MAX_BYTES:
-                raise ImageError(f"{p.name} is larger than {MAX_BYTES // 2**20} MB")
-            data = p.read_bytes()
-        elif isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-        elif hasattr(source, "read"):
-            data = source.read()
-        else:
-            raise ImageError(f"cannot read an image from a {type(source).__name__}")
+        data, _ = read_source(source, limit=MAX_BYTES, error=ImageError, noun="image")
         if not data:
             raise ImageError("the image file is empty")
         if len(data) > MAX_BYTES:

@@ -31,6 +31,7 @@ from typing import Iterable
 
 from ..assets import ABLATION_DIR
 from ..errors import MAEError
+from ..sources import read_source
 
 STATUSES = ("SEEN", "DERIVED", "MEASURED")
 NOT_RECORDED = "version not recorded"
@@ -131,24 +132,8 @@ _VERSION = re.compile(r"^v\d+$")
 # ------------------------------------------------------------------ parsing + validation
 def _read_text(source) -> tuple[str, str]:
     """(text, name) from a path, bytes, or a file-like object (e.g. Streamlit's UploadedFile)."""
-    if isinstance(source, (str, Path)):
-        p = Path(source)
-        if not p.is_file():
-            raise AblationError(f"no ablation file at {p}")
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise AblationError(f"{p.name} is larger than {MAX_FILE_BYTES // 2**20} MB")
-        data, name = p.read_bytes(), p.name
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        data, name = bytes(source), "uploaded file"
-    elif hasattr(source, "read"):
-        data = source.read()
-        name = getattr(source, "name", "uploaded file")
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-    else:
-        raise AblationError(f"cannot read ablation data from a {type(source).__name__}")
-    if len(data) > MAX_FILE_BYTES:
-        raise AblationError(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
+    data, name = read_source(source, limit=MAX_FILE_BYTES, error=AblationError, noun="ablation")
+    name = name or "uploaded file"
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
