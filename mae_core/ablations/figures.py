@@ -368,9 +368,52 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     drawn as markers only, in file order. Log axes (L, epochs) are ticked at the values present.
     """
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
+    own, measured = _select(study, rows, measured_rows, table, metric)
+    panels, mpanels = _panels(own), _panels(measured)
+    keys = [("own", k) for k in panels] + [("measured", k) for k in mpanels]
+    if not keys:
+        return _released_table(study, own) or _nothing_to_plot(study, table)
+    fig, plot_px, ncols = _panel_grid(keys, panels, mpanels, cols)
     rows = list(rows)
+    baselines = [r for r in rows if r["study"] == study and r["setting"] == BASELINE]
+    configs = [r for r in rows if r["metric"] == RELEASED_CONFIG]
+    seen_legend: set = set()
+    series_colours: dict = {}  # one colour per published series label across all panels
+    ck_colours = colour_map(measured)  # one colour per checkpoint across all measured panels
+    for i, (kind, key) in enumerate(keys):
+        prow, pcol = i // ncols + 1, i % ncols + 1
+        prow_rows = (panels if kind == "own" else mpanels)[key]
+        tbl, setting, met = key
+        numeric_x = all(_num(r["setting_value"]) is not None for r in prow_rows)
+        groups: OrderedDict = OrderedDict()
+        for r in prow_rows:  # published rows: one line per series, SEEN/DERIVED told apart per point
+            key_ = (_series_label(r, prow_rows), "MEASURED" if r["status"] == "MEASURED" else "published")
+            groups.setdefault(key_, []).append(r)
+        for (label, kind_), grp in groups.items():
+            if kind_ == "MEASURED":
+                trace = _measured_trace(go, label, grp, setting, met, numeric_x, ck_colours, tagged=True)
+            else:
+                trace = _published_trace(go, label, grp, numeric_x, series_colours)
+            trace.showlegend = trace.name not in seen_legend
+            seen_legend.add(trace.name)
+            fig.add_trace(trace, row=prow, col=pcol)
+        if kind == "own":
+            _baseline_lines(fig, baselines, prow_rows, tbl, met, prow, pcol)
+        xs_present = [r["setting_value"] for r in prow_rows]
+        if numeric_x and kind == "measured":  # labelled on the line itself, not ticked
+            _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
+        _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x)
+    legend_px = 24 * math.ceil(len(seen_legend) / 2)  # under the panels, in the bottom margin: never over a title
+    fig.update_layout(height=plot_px + 90 + 60 + legend_px,
+                      title=study if table is None else f"{study} \u00b7 {table}", hovermode="closest",
+                      hoverlabel=dict(align="left"), margin=dict(t=90, b=60 + legend_px),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom"))
+    return fig
+
+
+def _select(study: str, rows, measured_rows, table, metric) -> tuple[list, list]:
+    """The study's own rows and the measured rows, narrowed to one table and one metric when given."""
     own = [r for r in rows if r["study"] == study]
     measured = list(measured_rows or [])
     if table is not None:
@@ -378,26 +421,41 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     if metric is not None:
         own = [r for r in own if r["metric"] == metric]
         measured = [r for r in measured if r["metric"] == metric]
-    panels = _panels(own)
-    mpanels = _panels(measured)
-    keys = [("own", k) for k in panels] + [("measured", k) for k in mpanels]
-    if not keys and any(r["metric"] == RELEASED_CONFIG for r in own):
-        cfg_rows = [r for r in own if r["metric"] == RELEASED_CONFIG]
-        cells = [[r["model"] for r in cfg_rows], [r["setting"] for r in cfg_rows],
-                 [r["setting_value"] for r in cfg_rows], [r["status"] for r in cfg_rows],
-                 [f"{r['source']}: {r['table']}" for r in cfg_rows], [r.get("note") or "" for r in cfg_rows]]
-        fig = go.Figure(go.Table(header=dict(values=["model", "setting", "value", "status", "source", "note"]),
-                                 cells=dict(values=cells), columnwidth=[70, 90, 60, 60, 200, 260]))
-        fig.update_layout(title=f"{study}: released configuration (no numeric ablation rows stored yet)",
-                          height=min(900, 120 + 28 * len(cfg_rows)))
-        return fig
-    if not keys:
-        fig = go.Figure()
-        fig.add_annotation(text=f"No plottable rows for {study!r}"
-                           + (f" / {table!r}" if table else "") + " (released configurations and baselines only)"
-                           , showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-        fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=220)
-        return fig
+    return own, measured
+
+
+def _released_table(study: str, own):
+    """A study with released configurations and no numeric rows: its configuration as a table (else None)."""
+    import plotly.graph_objects as go
+
+    cfg_rows = [r for r in own if r["metric"] == RELEASED_CONFIG]
+    if not cfg_rows:
+        return None
+    cells = [[r["model"] for r in cfg_rows], [r["setting"] for r in cfg_rows],
+             [r["setting_value"] for r in cfg_rows], [r["status"] for r in cfg_rows],
+             [f"{r['source']}: {r['table']}" for r in cfg_rows], [r.get("note") or "" for r in cfg_rows]]
+    fig = go.Figure(go.Table(header=dict(values=["model", "setting", "value", "status", "source", "note"]),
+                             cells=dict(values=cells), columnwidth=[70, 90, 60, 60, 200, 260]))
+    fig.update_layout(title=f"{study}: released configuration (no numeric ablation rows stored yet)",
+                      height=min(900, 120 + 28 * len(cfg_rows)))
+    return fig
+
+
+def _nothing_to_plot(study: str, table):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(text=f"No plottable rows for {study!r}"
+                       + (f" / {table!r}" if table else "") + " (released configurations and baselines only)"
+                       , showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=220)
+    return fig
+
+
+def _panel_grid(keys, panels, mpanels, cols: int):
+    """(figure with one titled subplot per panel, plot height in px, columns)."""
+    from plotly.subplots import make_subplots
+
     # a panel of more than four categories (recipes, model variants) gets the whole width: its labels need it
     cats = max((len({r["setting_value"] for r in (panels if kind == "own" else mpanels)[k]})
                 for kind, k in keys if not all(_num(r["setting_value"]) is not None
@@ -415,66 +473,43 @@ def figure_for(study: str, rows, measured_rows=None, table: str | None = None, m
     plot_px = nrows * row_px + (nrows - 1) * gap_px
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, horizontal_spacing=0.14,
                         vertical_spacing=gap_px / plot_px if nrows > 1 else 0.1)
-    baselines = [r for r in rows if r["study"] == study and r["setting"] == BASELINE]
-    configs = [r for r in rows if r["metric"] == RELEASED_CONFIG]
-    seen_legend = set()
+    return fig, plot_px, ncols
+
+
+def _published_trace(go, label: str, grp, numeric_x: bool, series_colours: dict):
+    """One published series: filled markers on solid lines where SEEN, open markers on dashed lines where DERIVED;
+    a colour per series label, kept across panels in ``series_colours``."""
     from plotly.colors import qualitative
 
     palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-    colours: dict = {}  # one colour per published series label across all panels
-    ck_colours = colour_map(measured)  # one colour per checkpoint across all measured panels
-    for i, (kind, key) in enumerate(keys):
-        prow, pcol = i // ncols + 1, i % ncols + 1
-        prow_rows = (panels if kind == "own" else mpanels)[key]
-        tbl, setting, met = key
-        numeric_x = all(_num(r["setting_value"]) is not None for r in prow_rows)
-        groups: OrderedDict = OrderedDict()
-        for r in prow_rows:  # published rows: one line per series, SEEN/DERIVED told apart per point
-            key_ = (_series_label(r, prow_rows), "MEASURED" if r["status"] == "MEASURED" else "published")
-            groups.setdefault(key_, []).append(r)
-        for (label, kind_), grp in groups.items():
-            if kind_ == "MEASURED":
-                trace = _measured_trace(go, label, grp, setting, met, numeric_x, ck_colours, tagged=True)
-            else:
-                pts = [(_num(r["setting_value"]) if numeric_x else r["setting_value"], r["value"], _hover(r),
-                        r["status"]) for r in grp]
-                if numeric_x:
-                    pts.sort(key=lambda t: t[0])
-                xs, ys, texts = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
-                statuses = [p[3] for p in pts]
-                symbols = [_STYLE.get(st, _STYLE["SEEN"])["symbol"] for st in statuses]
-                derived = "DERIVED" in statuses
-                dash = _STYLE["DERIVED"]["dash"] if derived else _STYLE["SEEN"]["dash"]
-                name = f"{label} [{'/'.join(sorted(set(statuses), reverse=True))}]"
-                colour = colours.setdefault(label, palette[len(colours) % len(palette)])
-                trace = go.Scatter(
-                    x=xs, y=ys, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
-                    name=name, legendgroup=name,
-                    marker=dict(symbol=symbols, size=9, color=colour, line=dict(width=2, color=colour)),
-                    line=dict(dash=dash, color=colour), hovertext=texts, hoverinfo="text")
-            trace.showlegend = trace.name not in seen_legend
-            seen_legend.add(trace.name)
-            fig.add_trace(trace, row=prow, col=pcol)
-        models = {r["model"] for r in prow_rows}
-        family = tbl.split("(")[0].strip()
-        lo, hi = min(r["value"] for r in prow_rows), max(r["value"] for r in prow_rows)
-        pad = 2 * max(hi - lo, 1.0)
-        for b in baselines:
-            if (kind == "own" and b["metric"] == met and b["model"] in models and family in b["table"]
-                    and lo - pad <= b["value"] <= hi + pad):
-                fig.add_hline(y=b["value"], line_dash="dot", line_color="grey", row=prow, col=pcol,
-                              annotation_text=f"{b['setting_value']}: {b['value']:g} [{b['status']}]",
-                              annotation_font_size=10)
-        xs_present = [r["setting_value"] for r in prow_rows]
-        if numeric_x and kind == "measured":  # labelled on the line itself, not ticked
-            _released_lines(fig, configs, setting, prow, pcol, log=setting in LOG_SETTINGS)
-        _style_axes(fig, prow, pcol, setting, met, xs_present, numeric_x)
-    legend_px = 24 * math.ceil(len(seen_legend) / 2)  # under the panels, in the bottom margin: never over a title
-    fig.update_layout(height=plot_px + 90 + 60 + legend_px,
-                      title=study if table is None else f"{study} \u00b7 {table}", hovermode="closest",
-                      hoverlabel=dict(align="left"), margin=dict(t=90, b=60 + legend_px),
-                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom"))
-    return fig
+    pts = [(_num(r["setting_value"]) if numeric_x else r["setting_value"], r["value"], _hover(r), r["status"])
+           for r in grp]
+    if numeric_x:
+        pts.sort(key=lambda t: t[0])
+    xs, ys, texts = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
+    statuses = [p[3] for p in pts]
+    symbols = [_STYLE.get(st, _STYLE["SEEN"])["symbol"] for st in statuses]
+    dash = _STYLE["DERIVED"]["dash"] if "DERIVED" in statuses else _STYLE["SEEN"]["dash"]
+    name = f"{label} [{'/'.join(sorted(set(statuses), reverse=True))}]"
+    colour = series_colours.setdefault(label, palette[len(series_colours) % len(palette)])
+    return go.Scatter(x=xs, y=ys, mode="lines+markers" if numeric_x and len(xs) > 1 else "markers",
+                      name=name, legendgroup=name,
+                      marker=dict(symbol=symbols, size=9, color=colour, line=dict(width=2, color=colour)),
+                      line=dict(dash=dash, color=colour), hovertext=texts, hoverinfo="text")
+
+
+def _baseline_lines(fig, baselines, prow_rows, tbl: str, met: str, prow: int, pcol: int) -> None:
+    """The study's baselines of the same model and metric as horizontal dotted lines, when they lie near the panel's
+    values (a distant reference level would flatten a 0.5-point ablation)."""
+    models = {r["model"] for r in prow_rows}
+    family = tbl.split("(")[0].strip()
+    lo, hi = min(r["value"] for r in prow_rows), max(r["value"] for r in prow_rows)
+    pad = 2 * max(hi - lo, 1.0)
+    for b in baselines:
+        if b["metric"] == met and b["model"] in models and family in b["table"] and lo - pad <= b["value"] <= hi + pad:
+            fig.add_hline(y=b["value"], line_dash="dot", line_color="grey", row=prow, col=pcol,
+                          annotation_text=f"{b['setting_value']}: {b['value']:g} [{b['status']}]",
+                          annotation_font_size=10)
 
 
 @dataclass(frozen=True)
