@@ -1,8 +1,7 @@
 """Reconstruction: image + mask -> the four canonical panels, per-patch error, metrics, costs.
 
 Data flows one way: config -> mask -> model -> result. Nothing here mutates the model.
-Metrics are in [0, 1] RGB units: masked MSE is the mean squared error over removed pixels and channels, PSNR is
-10 log10(1 / masked MSE).
+Metrics (mae_core.metrics) are in [0, 1] RGB units; the classical baselines are in mae_core.baselines.
 """
 from __future__ import annotations
 
@@ -13,12 +12,14 @@ import numpy as np
 import torch
 
 from . import compiled
-from .errors import ConfigError
 from . import cost
+from .baselines import BASELINE_GIVEN, baseline_errors
+from .errors import ConfigError
 from .cost import FlopEstimate
 from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .metrics import masked_mse, psnr
 from .model import adapt_model, patchify, unpatchify
 from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
 
@@ -43,75 +44,6 @@ def prepare(model, image_size=None, patch_size: int | None = None):
     p = int(patch_size) if patch_size is not None else model.cfg.patch_size
     new, notes = _prepare_cached(model, size, p)
     return new, list(notes)
-
-
-# ------------------------------------------------------------------ classical baselines
-def masked_mse(a: np.ndarray, b: np.ndarray, pixmask: np.ndarray) -> float:
-    """Mean squared error over removed pixels (pixmask 1) and channels."""
-    m = pixmask.astype(bool)
-    if not m.any():
-        return float("nan")
-    return float(((a[m] - b[m]) ** 2).mean())
-
-
-def psnr(mse: float) -> float:
-    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
-
-
-def mean_fill(arr01: np.ndarray, pixmask: np.ndarray) -> np.ndarray:
-    """Removed pixels filled with the mean colour of the visible ones."""
-    vis = ~pixmask.astype(bool)
-    out = arr01.copy()
-    out[~vis] = arr01[vis].mean(axis=0)
-    return out
-
-
-def gaussian_fill(arr01: np.ndarray, pixmask: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """Normalised Gaussian interpolation of the visible pixels (normalised convolution, Knutsson & Westin 1993):
-    blur(image * visible) / blur(visible).
-
-    The scale comes from the mask alone (sigma=None): each removed pixel is interpolated at sigma ~ half its
-    distance to the nearest visible pixel (scipy's Euclidean distance transform), on a ladder of 1, 2, 4, ... px,
-    so the same removed area gives the same fill however the mask was made (seeded or painted). Where the visible
-    weight is too small the scale doubles until every removed pixel is covered. A given `sigma` is used as the
-    single starting scale instead (the older rule)."""
-    from scipy.ndimage import distance_transform_edt, gaussian_filter
-
-    removed = pixmask.astype(bool)
-    vis = (~removed).astype(np.float64)
-    out = arr01.astype(np.float64).copy()
-    todo = removed.copy()
-    if not todo.any():
-        return out.astype(np.float32)
-    if sigma is None:
-        wanted = np.maximum(1.0, 0.5 * distance_transform_edt(removed))  # per pixel
-        s = 1.0
-    else:
-        wanted = np.zeros(removed.shape)
-        s = float(sigma)
-    limit = 4 * max(arr01.shape[:2])
-    while todo.any() and s < limit:
-        w = gaussian_filter(vis, s, mode="reflect")
-        ok = todo & (w > 1e-3) & (wanted <= s * np.sqrt(2))  # the ladder's nearest scale (in log terms) or above
-        if ok.any():
-            for c in range(arr01.shape[2]):
-                num = gaussian_filter(arr01[..., c] * vis, s, mode="reflect")
-                out[..., c][ok] = num[ok] / w[ok]
-        todo &= ~ok
-        s *= 2
-    if todo.any():
-        out[todo] = arr01[~removed].mean(axis=0)
-    return out.astype(np.float32)
-
-
-# What each baseline is given (shown next to its number): compare the model with the one given what it was given.
-BASELINE_GIVEN = {
-    "mean_fill": "the visible pixels' mean colour, in every removed pixel",
-    "gaussian_fill": "the visible pixels, interpolated into the removed ones (normalised Gaussian convolution at a "
-                     "scale set by the mask's geometry)",
-    "stats_fill": "the same per-patch statistics the norm-pix output was de-normalised with, and no structure: "
-                  "each removed patch filled with its {source} mean",
-}
 
 
 # ------------------------------------------------------------------ norm-pix de-normalisation
@@ -297,9 +229,7 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     flops = cost.flops(cfg, mask.n_keep)
     baselines, baseline_notes = {}, {}
     if with_baselines:
-        unknown = np.maximum(pm, 1 - scored)  # removed pixels and padding: never a source for a fill
-        baselines = {"mean_fill": masked_mse(mean_fill(arr, unknown), arr, pm * scored),
-                     "gaussian_fill": masked_mse(gaussian_fill(arr, unknown), arr, pm * scored)}
+        baselines = baseline_errors(arr, pm, scored)
         if stats_mean is not None:  # like with like: the statistics alone, with zero predicted structure
             flat = stats_mean.float().cpu().expand(-1, pp * pp * cfg.in_chans)[None]
             stats_img = denormalise(unpatchify(flat, pgrid, pp, cfg.in_chans))
