@@ -21,7 +21,7 @@ from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, 
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
 from .metrics import masked_mse, psnr
 from .model import adapt_model, patchify, unpatchify
-from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
+from .precision import autocast, compute, resolve_precision
 
 DENORM_MODES = ("visible", "ground-truth", "raw")
 LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "

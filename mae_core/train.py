@@ -28,7 +28,7 @@ from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
 from .model import MAEConfig, build_model
 from .ourformat import save_checkpoint
-from .reconstruct import resolve_device
+from .precision import resolve_device
 
 
 # The embedded family: same architecture and budget, differing only in the paper's variables.

@@ -26,7 +26,7 @@ def cli(argv=None) -> int:
     a = ap.parse_args(argv)
     from ..assets import default_checkpoint, image_set
     from ..checkpoints import load_checkpoint
-    from ..reconstruct import resolve_device
+    from ..precision import resolve_device
 
     token = None
     if a.token:
