@@ -23,11 +23,11 @@ import torch
 
 from .assets import TRAINING_IMAGES, training_image_paths
 from . import settings
+from .checkpoints import save_checkpoint
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
 from .model import MAEConfig, build_model
-from .ourformat import save_checkpoint
 from .precision import resolve_device
 
 

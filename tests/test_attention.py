@@ -522,9 +522,8 @@ def test_cli_writes_npz(model, tmp_path, capsys):
     pytest.importorskip("mae_core.checkpoints")
     from PIL import Image
 
-    from mae_core.checkpoints import load_checkpoint
+    from mae_core.checkpoints import load_checkpoint, save_checkpoint
     from mae_core.images import load_image, to_tensor
-    from mae_core.ourformat import save_checkpoint
 
     ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
     img_path = tmp_path / "img.png"
@@ -547,8 +546,8 @@ def test_cli_writes_npz(model, tmp_path, capsys):
 
 def test_cli_mad_over_the_image_set(model, tmp_path):
     from mae_core import assets
+    from mae_core.checkpoints import save_checkpoint
     from mae_core.images import load_image
-    from mae_core.ourformat import save_checkpoint
 
     ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
     out = tmp_path / "att.npz"
