@@ -24,7 +24,6 @@ Shapes: n layers analysed, H heads, (gh, gw) the grid of the analysed stack, K p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -161,65 +160,6 @@ def _mad_rows(a_patch: torch.Tensor, a_cls: torch.Tensor | None, dist: torch.Ten
     if include_cls and a_cls is not None:
         den = den + a_cls
     return num / den.clamp_min(torch.finfo(den.dtype).tiny)
-
-
-def distance_matrix(grid, patch_size: int, positions=None) -> torch.Tensor:
-    """(K, K) Euclidean pixel distance between the centres of the patches `positions` (raster ids; default all),
-    from geometry.patch_centers via torch.cdist (float64)."""
-    c = torch.from_numpy(patch_centers(grid, patch_size))
-    if positions is not None:
-        c = c[torch.as_tensor(np.asarray(positions), dtype=torch.long)]
-    return torch.cdist(c, c)
-
-
-def mean_attention_distance(attn, grid, patch_size: int, *, positions=None, has_cls: bool = True,
-                            renormalise: bool = True, include_cls: bool = False) -> np.ndarray:
-    """Mean attention distance of one layer's full attention, in pixels (the reference form, for small T).
-
-    attn: (H, T, T) or (T, T) post-softmax attention; with ``has_cls`` token 0 is CLS and T = 1 + K, else T = K.
-    positions: (K,) raster id of each patch token (default 0..K-1, i.e. the full grid in raster order).
-    Returns (H,) (or a scalar array for 2-D input): mean over the K patch queries of sum_j A_ij d(i, j) over the
-    patch keys j, d the pixel distance between patch centres. The CLS row is never a query. The CLS key is dropped;
-    with ``renormalise`` each row is divided by its patch-key mass (our default), without it not (Kornblith /
-    keras-io probing_vits); ``include_cls`` counts the CLS key as a key at distance 0 (so it stays in the mass).
-    """
-    a = torch.as_tensor(np.asarray(attn) if not isinstance(attn, torch.Tensor) else attn).double()
-    squeeze = a.ndim == 2
-    if squeeze:
-        a = a[None]
-    if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
-        raise ConfigError(f"attention must be (H, T, T) or (T, T), got {tuple(a.shape)}")
-    o = 1 if has_cls else 0
-    K = a.shape[-1] - o
-    gh, gw = grid
-    if positions is None:
-        if K != gh * gw:
-            raise ConfigError(f"{K} patch tokens do not fill the {gh}x{gw} grid; pass their positions")
-        positions = np.arange(K)
-    d = distance_matrix(grid, patch_size, positions)
-    a_cls = a[:, o:, 0] if has_cls else None
-    rows = _mad_rows(a[:, o:, o:], a_cls, d, renormalise, include_cls and has_cls)
-    out = rows.mean(-1).numpy()
-    return out[0] if squeeze else out
-
-
-def attention_rollout(attentions: Sequence, head_fusion: str = "mean") -> torch.Tensor:
-    """Reference attention rollout (Abnar & Zuidema 2020) over full matrices, for small T and tests.
-
-    attentions: per block in forward order, (H, T, T) post-softmax. Per block: fuse heads, A' = 0.5 A + 0.5 I,
-    divide each row by its sum (keepdim: vit-explain issue #16 divides columns), then R = A'_n ... A'_1.
-    Returns R (T, T) float64; R[0] is the rollout from CLS; every row sums to 1."""
-    result = None
-    for a in attentions:
-        a = torch.as_tensor(a).double()
-        fused = _fuse(a, head_fusion)
-        t = fused.shape[-1]
-        fused = 0.5 * fused + 0.5 * torch.eye(t, dtype=fused.dtype)
-        fused = fused / fused.sum(-1, keepdim=True)
-        result = fused if result is None else fused @ result
-    if result is None:
-        raise ConfigError("attention rollout needs at least one layer")
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- one analysed block
