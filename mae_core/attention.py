@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .attention_conventions import analysis_convention, summary_convention
 from .cost import ROLLOUT_STORE_BYTES
 from .errors import ConfigError
 from .geometry import patch_centers, uniform_mad
@@ -406,41 +407,6 @@ def _autocast(device: torch.device, amp):
     return autocast(device, amp)
 
 
-def _mad_convention(renormalise, include_cls, img_size, p) -> str:
-    if include_cls:
-        mad = "CLS key counted as a key at distance 0 (its mass stays in the row; equals the Kornblith form)"
-    elif renormalise:
-        mad = "CLS key dropped and each query row renormalised over the patch keys (default)"
-    else:
-        mad = "CLS key dropped without renormalising (Kornblith gist / keras-io probing_vits)"
-    return (f"Mean attention distance: CLS query row excluded; {mad}; Euclidean distance between cell centres in "
-            f"pixels of the {img_size[0]}x{img_size[1]} input (cell = {p} px); mean over the query patches; "
-            f"mad_fraction = MAD / image width ({img_size[1]} px); mad_patches = MAD / {p}; uniform_mad = the MAD "
-            f"of uniform attention over the same tokens (mean distance between all pairs of their centres, self "
-            f"included), mad_ratio = MAD / uniform_mad.")
-
-
-def _tokens_convention(stack, grid) -> str:
-    if stack == "encoder":
-        return "Encoder tokens: CLS + visible patches, placed on the grid through ids_keep, NaN where not seen."
-    return f"Decoder tokens: CLS + every cell of the {grid[0]}x{grid[1]} decoder grid (mask tokens included)."
-
-
-def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img_size, grid, p,
-                precision: str = "fp32") -> str:
-    return (f"{_tokens_convention(stack, grid)} Attention = softmax(q k^T * scale) recomputed in float32 from each "
-            f"block's input (pre-dropout, per head). Maps are rows of it without the CLS column, not "
-            f"renormalised: map summed + *_to_cls = 1. Rollout (Abnar & Zuidema): heads fused by {head_fusion}, "
-            f"A' = 0.5 A + 0.5 I, rows renormalised (keepdim), chained over {stack} blocks "
-            f"{layers_rolled[0]}..{layers_rolled[-1]}; shown: the CLS row without its CLS entry (rollout_cls). "
-            + _mad_convention(renormalise, include_cls, img_size, p) + _precision_convention(precision))
-
-
-def _precision_convention(precision: str) -> str:
-    return (f" Linear layers in {precision}; scores, softmax and every statistic in float32." if precision != "fp32"
-            else " Everything in float32.")
-
-
 def _layer_loop(blocks, h, *, sel, needed, want_maps, want_rollout, keep_fused, query_tok, coords, head_fusion,
                 renormalise, include_cls, chunk):
     """Blocks 0..last analysed of one stack, from its first block's input h (1, T, C). Everything stays on the
@@ -646,7 +612,7 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
         layers=tuple(sel), stack=out.stack, grid=tuple(grid), patch_size=int(out.cell),
         img_size=tuple(cfg.img_size), n_tokens=int(out.T), ids_keep=ids.cpu().numpy(), mask=out.removed,
         query=out.qrc, head_fusion=head_fusion,
-        convention=_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
+        convention=analysis_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
                                cfg.img_size, grid, out.cell, out.precision),
         uniform_mad=_uniform_reference(out, renormalise_mad, include_cls_in_mad), precision=out.precision)
 
@@ -680,8 +646,7 @@ def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_m
                       mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res.cell, layers=tuple(res.sel),
                       stack=res.stack, patch_size=int(res.cell), img_size=tuple(cfg.img_size),
                       n_images=len(vals),
-                      convention=f"{_tokens_convention(res.stack, res.grid)} "
-                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res.cell)}"
-                                 f" Averaged over {len(vals)} images.",
+                      convention=summary_convention(res.stack, res.grid, renormalise_mad, include_cls_in_mad,
+                                                    cfg.img_size, res.cell, len(vals)),
                       uniform_mad=_uniform_reference(res, renormalise_mad, include_cls_in_mad),
                       precision=res.precision)
