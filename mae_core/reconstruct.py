@@ -21,7 +21,7 @@ from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, 
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
 from .metrics import masked_mse, psnr
 from .model import adapt_model, patchify, unpatchify
-from .precision import autocast, compute, resolve_precision
+from .precision import forward_context
 
 DENORM_MODES = ("visible", "ground-truth", "raw")
 LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "
@@ -122,7 +122,7 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     pil = load_image(image)
     arr, valid = fit_image(pil, cfg.img_size, fit)
     x = normalise(arr).to(device)
-    ctx, precision = _precision_context(device, precision, amp)
+    ctx, precision = forward_context(device, precision, amp)
     pred, compile_info = _forward(model, x, mask, ctx, compile)
     notes = _run_notes(model, pil, fit, precision, compile_info)
 
@@ -169,15 +169,6 @@ def _mask_for(grid, mask, mask_unit: int, mask_ratio: float, seed: int, keep: st
     if mask.grid != grid:
         raise ConfigError(f"mask grid {mask.grid} does not match the model's patch grid {grid}")
     return mask
-
-
-def _precision_context(device, precision: str | None, amp: str | None):
-    """(context the forward runs in, the precision's name): the precision policy, or the older amp switch when
-    precision is None and amp names a low precision."""
-    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
-        return autocast(device, amp), (str(amp) if device.type == "cuda" else "fp32")
-    precision = resolve_precision(precision, device)
-    return compute(device, precision), precision
 
 
 def _forward(model, x, mask: Mask, ctx, compile: bool | None):
