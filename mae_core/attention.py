@@ -34,7 +34,7 @@ from .cost import ROLLOUT_STORE_BYTES
 from .errors import ConfigError
 from .geometry import patch_centers, uniform_mad
 from .masking import Mask, full_mask, mask_from_array
-from .precision import compute, resolve_precision
+from .precision import forward_context
 
 HEAD_FUSIONS = ("mean", "max", "min")
 STACKS = ("encoder", "decoder")
@@ -401,12 +401,6 @@ def _query_rc(query, grid) -> tuple[int, int]:
     return r, c
 
 
-def _autocast(device: torch.device, amp):
-    from .precision import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
-
-    return autocast(device, amp)
-
-
 def _layer_loop(blocks, h, *, sel, needed, want_maps, want_rollout, keep_fused, query_tok, coords, head_fusion,
                 renormalise, include_cls, chunk):
     """Blocks 0..last analysed of one stack, from its first block's input h (1, T, C). Everything stays on the
@@ -474,60 +468,23 @@ class _Pass:
 
 def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, include_cls_in_mad, chunk, amp,
          want_maps: bool = True, want_rollout: bool = True, fit: str = "stretch", precision: str | None = None,
-         budget_bytes: float | None = None):
+         budget_bytes: float | None = None) -> _Pass:
+    """One analysis pass: the request checked, the analysed stack's tokens placed on its grid, then blocks
+    0..last analysed run once, each analysed one reduced as it goes (_layer_loop)."""
     cfg = model.cfg
-    if head_fusion not in HEAD_FUSIONS:
-        raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
-    if chunk is not None:
-        chunk = int(chunk)
-        if chunk < 1:
-            raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    chunk = _check_options(head_fusion, chunk)
     stack, sel = _parse_layers(layers, cfg)
     x = _as_image_tensor(model, image, fit)
     mask = _as_mask(mask, cfg.grid)
     device = x.device
-    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
-        precision = str(amp)  # the older amp argument: bf16 | fp16 autocast on CUDA only, as it always was
-        ctx = _autocast(device, amp)
-        if device.type != "cuda":
-            precision = "fp32"
-    else:
-        precision = resolve_precision(precision, device)
-        ctx = compute(device, precision)
+    ctx, precision = forward_context(device, precision, amp)
     qrc = _query_rc(query, cfg.grid) if query is not None else None
+    view = _encoder_view(model, mask, qrc) if stack == "encoder" else _decoder_view(model, mask, qrc)
 
-    # token -> grid geometry of the analysed stack
-    if stack == "encoder":
-        grid, cell = cfg.grid, cfg.patch_size
-        ids = mask.ids_keep.clone().long()
-        blocks = model.blocks
-        removed = None if mask.n_keep == mask.L else mask.mask.numpy().astype(np.float32)
-        query_tok = None
-        if qrc is not None:
-            rid = qrc[0] * grid[1] + qrc[1]
-            hit = (ids == rid).nonzero()
-            if hit.numel() == 0:
-                raise ConfigError(f"query patch {qrc} is removed by the mask: the encoder does not see it; "
-                                  f"pick a visible patch or use layers='decoder'")
-            query_tok = 1 + int(hit[0, 0])
-    else:
-        kd = cfg.decoder_downsampling
-        grid, cell = cfg.decoder_grid, cfg.patch_size * kd
-        ids = torch.arange(grid[0] * grid[1])
-        blocks = model.decoder_blocks
-        removed = None
-        if mask.n_keep != mask.L:
-            m = mask.mask.float()[None, None]
-            removed = (F.avg_pool2d(m, kd, kd) if kd > 1 else m)[0, 0].numpy().astype(np.float32)
-        if qrc is not None:
-            qrc = (qrc[0] // kd, qrc[1] // kd)
-        query_tok = None if qrc is None else 1 + qrc[0] * grid[1] + qrc[1]
-
-    last = sel[-1]
-    needed = list(range(last + 1)) if want_rollout else sel
+    needed = list(range(sel[-1] + 1)) if want_rollout else sel
     for i in needed:
-        _check_block(blocks[i])
-    coords = torch.from_numpy(patch_centers(grid, cell)).float().to(device)[ids.to(device)]  # (K, 2) sequence order
+        _check_block(view.blocks[i])
+    coords = torch.from_numpy(patch_centers(view.grid, view.cell)).float().to(device)[view.ids.to(device)]  # (K, 2)
     ids_keep, ids_restore = mask.batch(1, device)
     with torch.no_grad(), ctx:
         if stack == "encoder":
@@ -535,16 +492,77 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
         else:
             h = model.decoder_tokens(model.forward_encoder(x, ids_keep), ids_restore)
         T = h.shape[1]
-        heads = max(blocks[i].attn.num_heads for i in needed)
         if chunk is None:
+            heads = max(view.blocks[i].attn.num_heads for i in needed)
             chunk = query_chunk(T, heads, device, budget_bytes=budget_bytes)
-        store = rollout_store_bytes(device, budget_bytes)
-        keep_fused = want_rollout and 4 * len(needed) * T * T <= store
-        per, r = _layer_loop(blocks, h, sel=sel, needed=needed, want_maps=want_maps, want_rollout=want_rollout,
-                             keep_fused=keep_fused, query_tok=query_tok, coords=coords, head_fusion=head_fusion,
-                             renormalise=renormalise_mad, include_cls=include_cls_in_mad, chunk=chunk)
-    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
-                 qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused, precision=precision, chunk=chunk)
+        keep_fused = want_rollout and 4 * len(needed) * T * T <= rollout_store_bytes(device, budget_bytes)
+        per, r = _layer_loop(view.blocks, h, sel=sel, needed=needed, want_maps=want_maps, want_rollout=want_rollout,
+                             keep_fused=keep_fused, query_tok=view.query_tok, coords=coords,
+                             head_fusion=head_fusion, renormalise=renormalise_mad, include_cls=include_cls_in_mad,
+                             chunk=chunk)
+    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=view.grid, cell=view.cell, ids=view.ids,
+                 removed=view.removed, qrc=view.qrc, T=T, per=per, r=r, rollout_kept=keep_fused,
+                 precision=precision, chunk=chunk)
+
+
+def _check_options(head_fusion: str, chunk) -> int | None:
+    """The head fusion checked; the chunk as an int >= 1, or None (sized by memory later)."""
+    if head_fusion not in HEAD_FUSIONS:
+        raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+    if chunk is not None:
+        chunk = int(chunk)
+        if chunk < 1:
+            raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    return chunk
+
+
+@dataclass(frozen=True, eq=False)
+class _StackView:
+    """Token -> grid geometry of the analysed stack.
+
+    grid, cell: the stack's grid and its cell in pixels; ids: (K,) raster id of patch token 1+i; blocks: the
+    stack's blocks; removed: the mask on ``grid`` (None = full image); qrc: the query cell on ``grid`` or None;
+    query_tok: the query's token index or None."""
+
+    grid: tuple
+    cell: int
+    ids: torch.Tensor
+    blocks: object
+    removed: np.ndarray | None
+    qrc: tuple | None
+    query_tok: int | None
+
+
+def _encoder_view(model, mask: Mask, qrc) -> _StackView:
+    """Encoder tokens: CLS + the visible patches in ids_keep order; a query the mask removed is an error."""
+    grid = model.cfg.grid
+    ids = mask.ids_keep.clone().long()
+    removed = None if mask.n_keep == mask.L else mask.mask.numpy().astype(np.float32)
+    query_tok = None
+    if qrc is not None:
+        rid = qrc[0] * grid[1] + qrc[1]
+        hit = (ids == rid).nonzero()
+        if hit.numel() == 0:
+            raise ConfigError(f"query patch {qrc} is removed by the mask: the encoder does not see it; "
+                              f"pick a visible patch or use layers='decoder'")
+        query_tok = 1 + int(hit[0, 0])
+    return _StackView(grid, model.cfg.patch_size, ids, model.blocks, removed, qrc, query_tok)
+
+
+def _decoder_view(model, mask: Mask, qrc) -> _StackView:
+    """Decoder tokens: CLS + every cell of the decoder grid (k x k patches per cell with decoder downsampling k)."""
+    cfg = model.cfg
+    kd = cfg.decoder_downsampling
+    grid = cfg.decoder_grid
+    removed = None
+    if mask.n_keep != mask.L:
+        m = mask.mask.float()[None, None]
+        removed = (F.avg_pool2d(m, kd, kd) if kd > 1 else m)[0, 0].numpy().astype(np.float32)
+    if qrc is not None:
+        qrc = (qrc[0] // kd, qrc[1] // kd)
+    query_tok = None if qrc is None else 1 + qrc[0] * grid[1] + qrc[1]
+    return _StackView(grid, cfg.patch_size * kd, torch.arange(grid[0] * grid[1]), model.decoder_blocks, removed,
+                      qrc, query_tok)
 
 
 def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
