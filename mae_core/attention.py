@@ -24,17 +24,17 @@ Shapes: n layers analysed, H heads, (gh, gw) the grid of the analysed stack, K p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .attention_conventions import analysis_convention, summary_convention
 from .cost import ROLLOUT_STORE_BYTES
 from .errors import ConfigError
 from .geometry import patch_centers, uniform_mad
 from .masking import Mask, full_mask, mask_from_array
-from .precision import compute, resolve_precision
+from .precision import forward_context
 
 HEAD_FUSIONS = ("mean", "max", "min")
 STACKS = ("encoder", "decoder")
@@ -161,65 +161,6 @@ def _mad_rows(a_patch: torch.Tensor, a_cls: torch.Tensor | None, dist: torch.Ten
     if include_cls and a_cls is not None:
         den = den + a_cls
     return num / den.clamp_min(torch.finfo(den.dtype).tiny)
-
-
-def distance_matrix(grid, patch_size: int, positions=None) -> torch.Tensor:
-    """(K, K) Euclidean pixel distance between the centres of the patches `positions` (raster ids; default all),
-    from geometry.patch_centers via torch.cdist (float64)."""
-    c = torch.from_numpy(patch_centers(grid, patch_size))
-    if positions is not None:
-        c = c[torch.as_tensor(np.asarray(positions), dtype=torch.long)]
-    return torch.cdist(c, c)
-
-
-def mean_attention_distance(attn, grid, patch_size: int, *, positions=None, has_cls: bool = True,
-                            renormalise: bool = True, include_cls: bool = False) -> np.ndarray:
-    """Mean attention distance of one layer's full attention, in pixels (the reference form, for small T).
-
-    attn: (H, T, T) or (T, T) post-softmax attention; with ``has_cls`` token 0 is CLS and T = 1 + K, else T = K.
-    positions: (K,) raster id of each patch token (default 0..K-1, i.e. the full grid in raster order).
-    Returns (H,) (or a scalar array for 2-D input): mean over the K patch queries of sum_j A_ij d(i, j) over the
-    patch keys j, d the pixel distance between patch centres. The CLS row is never a query. The CLS key is dropped;
-    with ``renormalise`` each row is divided by its patch-key mass (our default), without it not (Kornblith /
-    keras-io probing_vits); ``include_cls`` counts the CLS key as a key at distance 0 (so it stays in the mass).
-    """
-    a = torch.as_tensor(np.asarray(attn) if not isinstance(attn, torch.Tensor) else attn).double()
-    squeeze = a.ndim == 2
-    if squeeze:
-        a = a[None]
-    if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
-        raise ConfigError(f"attention must be (H, T, T) or (T, T), got {tuple(a.shape)}")
-    o = 1 if has_cls else 0
-    K = a.shape[-1] - o
-    gh, gw = grid
-    if positions is None:
-        if K != gh * gw:
-            raise ConfigError(f"{K} patch tokens do not fill the {gh}x{gw} grid; pass their positions")
-        positions = np.arange(K)
-    d = distance_matrix(grid, patch_size, positions)
-    a_cls = a[:, o:, 0] if has_cls else None
-    rows = _mad_rows(a[:, o:, o:], a_cls, d, renormalise, include_cls and has_cls)
-    out = rows.mean(-1).numpy()
-    return out[0] if squeeze else out
-
-
-def attention_rollout(attentions: Sequence, head_fusion: str = "mean") -> torch.Tensor:
-    """Reference attention rollout (Abnar & Zuidema 2020) over full matrices, for small T and tests.
-
-    attentions: per block in forward order, (H, T, T) post-softmax. Per block: fuse heads, A' = 0.5 A + 0.5 I,
-    divide each row by its sum (keepdim: vit-explain issue #16 divides columns), then R = A'_n ... A'_1.
-    Returns R (T, T) float64; R[0] is the rollout from CLS; every row sums to 1."""
-    result = None
-    for a in attentions:
-        a = torch.as_tensor(a).double()
-        fused = _fuse(a, head_fusion)
-        t = fused.shape[-1]
-        fused = 0.5 * fused + 0.5 * torch.eye(t, dtype=fused.dtype)
-        fused = fused / fused.sum(-1, keepdim=True)
-        result = fused if result is None else fused @ result
-    if result is None:
-        raise ConfigError("attention rollout needs at least one layer")
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- one analysed block
@@ -460,47 +401,6 @@ def _query_rc(query, grid) -> tuple[int, int]:
     return r, c
 
 
-def _autocast(device: torch.device, amp):
-    from .precision import autocast  # one definition of the amp switch (CUDA only, no-op on CPU)
-
-    return autocast(device, amp)
-
-
-def _mad_convention(renormalise, include_cls, img_size, p) -> str:
-    if include_cls:
-        mad = "CLS key counted as a key at distance 0 (its mass stays in the row; equals the Kornblith form)"
-    elif renormalise:
-        mad = "CLS key dropped and each query row renormalised over the patch keys (default)"
-    else:
-        mad = "CLS key dropped without renormalising (Kornblith gist / keras-io probing_vits)"
-    return (f"Mean attention distance: CLS query row excluded; {mad}; Euclidean distance between cell centres in "
-            f"pixels of the {img_size[0]}x{img_size[1]} input (cell = {p} px); mean over the query patches; "
-            f"mad_fraction = MAD / image width ({img_size[1]} px); mad_patches = MAD / {p}; uniform_mad = the MAD "
-            f"of uniform attention over the same tokens (mean distance between all pairs of their centres, self "
-            f"included), mad_ratio = MAD / uniform_mad.")
-
-
-def _tokens_convention(stack, grid) -> str:
-    if stack == "encoder":
-        return "Encoder tokens: CLS + visible patches, placed on the grid through ids_keep, NaN where not seen."
-    return f"Decoder tokens: CLS + every cell of the {grid[0]}x{grid[1]} decoder grid (mask tokens included)."
-
-
-def _convention(stack, head_fusion, layers_rolled, renormalise, include_cls, img_size, grid, p,
-                precision: str = "fp32") -> str:
-    return (f"{_tokens_convention(stack, grid)} Attention = softmax(q k^T * scale) recomputed in float32 from each "
-            f"block's input (pre-dropout, per head). Maps are rows of it without the CLS column, not "
-            f"renormalised: map summed + *_to_cls = 1. Rollout (Abnar & Zuidema): heads fused by {head_fusion}, "
-            f"A' = 0.5 A + 0.5 I, rows renormalised (keepdim), chained over {stack} blocks "
-            f"{layers_rolled[0]}..{layers_rolled[-1]}; shown: the CLS row without its CLS entry (rollout_cls). "
-            + _mad_convention(renormalise, include_cls, img_size, p) + _precision_convention(precision))
-
-
-def _precision_convention(precision: str) -> str:
-    return (f" Linear layers in {precision}; scores, softmax and every statistic in float32." if precision != "fp32"
-            else " Everything in float32.")
-
-
 def _layer_loop(blocks, h, *, sel, needed, want_maps, want_rollout, keep_fused, query_tok, coords, head_fusion,
                 renormalise, include_cls, chunk):
     """Blocks 0..last analysed of one stack, from its first block's input h (1, T, C). Everything stays on the
@@ -568,60 +468,23 @@ class _Pass:
 
 def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, include_cls_in_mad, chunk, amp,
          want_maps: bool = True, want_rollout: bool = True, fit: str = "stretch", precision: str | None = None,
-         budget_bytes: float | None = None):
+         budget_bytes: float | None = None) -> _Pass:
+    """One analysis pass: the request checked, the analysed stack's tokens placed on its grid, then blocks
+    0..last analysed run once, each analysed one reduced as it goes (_layer_loop)."""
     cfg = model.cfg
-    if head_fusion not in HEAD_FUSIONS:
-        raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
-    if chunk is not None:
-        chunk = int(chunk)
-        if chunk < 1:
-            raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    chunk = _check_options(head_fusion, chunk)
     stack, sel = _parse_layers(layers, cfg)
     x = _as_image_tensor(model, image, fit)
     mask = _as_mask(mask, cfg.grid)
     device = x.device
-    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
-        precision = str(amp)  # the older amp argument: bf16 | fp16 autocast on CUDA only, as it always was
-        ctx = _autocast(device, amp)
-        if device.type != "cuda":
-            precision = "fp32"
-    else:
-        precision = resolve_precision(precision, device)
-        ctx = compute(device, precision)
+    ctx, precision = forward_context(device, precision, amp)
     qrc = _query_rc(query, cfg.grid) if query is not None else None
+    view = _encoder_view(model, mask, qrc) if stack == "encoder" else _decoder_view(model, mask, qrc)
 
-    # token -> grid geometry of the analysed stack
-    if stack == "encoder":
-        grid, cell = cfg.grid, cfg.patch_size
-        ids = mask.ids_keep.clone().long()
-        blocks = model.blocks
-        removed = None if mask.n_keep == mask.L else mask.mask.numpy().astype(np.float32)
-        query_tok = None
-        if qrc is not None:
-            rid = qrc[0] * grid[1] + qrc[1]
-            hit = (ids == rid).nonzero()
-            if hit.numel() == 0:
-                raise ConfigError(f"query patch {qrc} is removed by the mask: the encoder does not see it; "
-                                  f"pick a visible patch or use layers='decoder'")
-            query_tok = 1 + int(hit[0, 0])
-    else:
-        kd = cfg.decoder_downsampling
-        grid, cell = cfg.decoder_grid, cfg.patch_size * kd
-        ids = torch.arange(grid[0] * grid[1])
-        blocks = model.decoder_blocks
-        removed = None
-        if mask.n_keep != mask.L:
-            m = mask.mask.float()[None, None]
-            removed = (F.avg_pool2d(m, kd, kd) if kd > 1 else m)[0, 0].numpy().astype(np.float32)
-        if qrc is not None:
-            qrc = (qrc[0] // kd, qrc[1] // kd)
-        query_tok = None if qrc is None else 1 + qrc[0] * grid[1] + qrc[1]
-
-    last = sel[-1]
-    needed = list(range(last + 1)) if want_rollout else sel
+    needed = list(range(sel[-1] + 1)) if want_rollout else sel
     for i in needed:
-        _check_block(blocks[i])
-    coords = torch.from_numpy(patch_centers(grid, cell)).float().to(device)[ids.to(device)]  # (K, 2) sequence order
+        _check_block(view.blocks[i])
+    coords = torch.from_numpy(patch_centers(view.grid, view.cell)).float().to(device)[view.ids.to(device)]  # (K, 2)
     ids_keep, ids_restore = mask.batch(1, device)
     with torch.no_grad(), ctx:
         if stack == "encoder":
@@ -629,16 +492,77 @@ def _run(model, image, *, mask, query, layers, head_fusion, renormalise_mad, inc
         else:
             h = model.decoder_tokens(model.forward_encoder(x, ids_keep), ids_restore)
         T = h.shape[1]
-        heads = max(blocks[i].attn.num_heads for i in needed)
         if chunk is None:
+            heads = max(view.blocks[i].attn.num_heads for i in needed)
             chunk = query_chunk(T, heads, device, budget_bytes=budget_bytes)
-        store = rollout_store_bytes(device, budget_bytes)
-        keep_fused = want_rollout and 4 * len(needed) * T * T <= store
-        per, r = _layer_loop(blocks, h, sel=sel, needed=needed, want_maps=want_maps, want_rollout=want_rollout,
-                             keep_fused=keep_fused, query_tok=query_tok, coords=coords, head_fusion=head_fusion,
-                             renormalise=renormalise_mad, include_cls=include_cls_in_mad, chunk=chunk)
-    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=grid, cell=cell, ids=ids, removed=removed,
-                 qrc=qrc, T=T, per=per, r=r, rollout_kept=keep_fused, precision=precision, chunk=chunk)
+        keep_fused = want_rollout and 4 * len(needed) * T * T <= rollout_store_bytes(device, budget_bytes)
+        per, r = _layer_loop(view.blocks, h, sel=sel, needed=needed, want_maps=want_maps, want_rollout=want_rollout,
+                             keep_fused=keep_fused, query_tok=view.query_tok, coords=coords,
+                             head_fusion=head_fusion, renormalise=renormalise_mad, include_cls=include_cls_in_mad,
+                             chunk=chunk)
+    return _Pass(cfg=cfg, stack=stack, sel=sel, needed=needed, grid=view.grid, cell=view.cell, ids=view.ids,
+                 removed=view.removed, qrc=view.qrc, T=T, per=per, r=r, rollout_kept=keep_fused,
+                 precision=precision, chunk=chunk)
+
+
+def _check_options(head_fusion: str, chunk) -> int | None:
+    """The head fusion checked; the chunk as an int >= 1, or None (sized by memory later)."""
+    if head_fusion not in HEAD_FUSIONS:
+        raise ConfigError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+    if chunk is not None:
+        chunk = int(chunk)
+        if chunk < 1:
+            raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    return chunk
+
+
+@dataclass(frozen=True, eq=False)
+class _StackView:
+    """Token -> grid geometry of the analysed stack.
+
+    grid, cell: the stack's grid and its cell in pixels; ids: (K,) raster id of patch token 1+i; blocks: the
+    stack's blocks; removed: the mask on ``grid`` (None = full image); qrc: the query cell on ``grid`` or None;
+    query_tok: the query's token index or None."""
+
+    grid: tuple
+    cell: int
+    ids: torch.Tensor
+    blocks: object
+    removed: np.ndarray | None
+    qrc: tuple | None
+    query_tok: int | None
+
+
+def _encoder_view(model, mask: Mask, qrc) -> _StackView:
+    """Encoder tokens: CLS + the visible patches in ids_keep order; a query the mask removed is an error."""
+    grid = model.cfg.grid
+    ids = mask.ids_keep.clone().long()
+    removed = None if mask.n_keep == mask.L else mask.mask.numpy().astype(np.float32)
+    query_tok = None
+    if qrc is not None:
+        rid = qrc[0] * grid[1] + qrc[1]
+        hit = (ids == rid).nonzero()
+        if hit.numel() == 0:
+            raise ConfigError(f"query patch {qrc} is removed by the mask: the encoder does not see it; "
+                              f"pick a visible patch or use layers='decoder'")
+        query_tok = 1 + int(hit[0, 0])
+    return _StackView(grid, model.cfg.patch_size, ids, model.blocks, removed, qrc, query_tok)
+
+
+def _decoder_view(model, mask: Mask, qrc) -> _StackView:
+    """Decoder tokens: CLS + every cell of the decoder grid (k x k patches per cell with decoder downsampling k)."""
+    cfg = model.cfg
+    kd = cfg.decoder_downsampling
+    grid = cfg.decoder_grid
+    removed = None
+    if mask.n_keep != mask.L:
+        m = mask.mask.float()[None, None]
+        removed = (F.avg_pool2d(m, kd, kd) if kd > 1 else m)[0, 0].numpy().astype(np.float32)
+    if qrc is not None:
+        qrc = (qrc[0] // kd, qrc[1] // kd)
+    query_tok = None if qrc is None else 1 + qrc[0] * grid[1] + qrc[1]
+    return _StackView(grid, cfg.patch_size * kd, torch.arange(grid[0] * grid[1]), model.decoder_blocks, removed,
+                      qrc, query_tok)
 
 
 def _to_grid(vals: torch.Tensor, ids: torch.Tensor, grid) -> np.ndarray:
@@ -706,7 +630,7 @@ def analyze(model, image, *, mask=None, query=None, layers="encoder", head_fusio
         layers=tuple(sel), stack=out.stack, grid=tuple(grid), patch_size=int(out.cell),
         img_size=tuple(cfg.img_size), n_tokens=int(out.T), ids_keep=ids.cpu().numpy(), mask=out.removed,
         query=out.qrc, head_fusion=head_fusion,
-        convention=_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
+        convention=analysis_convention(out.stack, head_fusion, out.needed, renormalise_mad, include_cls_in_mad,
                                cfg.img_size, grid, out.cell, out.precision),
         uniform_mad=_uniform_reference(out, renormalise_mad, include_cls_in_mad), precision=out.precision)
 
@@ -740,8 +664,7 @@ def mad_over_images(model, images, *, mask=None, layers="encoder", renormalise_m
                       mad_fraction=mad / cfg.img_size[1], mad_patches=mad / res.cell, layers=tuple(res.sel),
                       stack=res.stack, patch_size=int(res.cell), img_size=tuple(cfg.img_size),
                       n_images=len(vals),
-                      convention=f"{_tokens_convention(res.stack, res.grid)} "
-                                 f"{_mad_convention(renormalise_mad, include_cls_in_mad, cfg.img_size, res.cell)}"
-                                 f" Averaged over {len(vals)} images.",
+                      convention=summary_convention(res.stack, res.grid, renormalise_mad, include_cls_in_mad,
+                                                    cfg.img_size, res.cell, len(vals)),
                       uniform_mad=_uniform_reference(res, renormalise_mad, include_cls_in_mad),
                       precision=res.precision)

@@ -112,6 +112,15 @@ def compute(device: torch.device | str, precision: str) -> _Compute:
     return _Compute(device, precision)
 
 
+def forward_context(device: torch.device, precision: str | None, amp: str | None = None):
+    """(the context a forward runs in, the precision's name): the precision policy (``compute``), or the older amp
+    switch (bf16 | fp16 autocast on CUDA only; fp32 elsewhere) when precision is None and amp names one."""
+    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
+        return autocast(device, amp), (str(amp) if device.type == "cuda" else "fp32")
+    precision = resolve_precision(precision, device)
+    return compute(device, precision), precision
+
+
 def legacy_amp(amp: str | None, precision: str | None) -> str | None:
     """The precision asked for, from the newer ``precision`` or the older ``amp`` argument (bf16 | fp16 | none)."""
     if precision not in (None, ""):

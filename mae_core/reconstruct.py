@@ -1,8 +1,7 @@
 """Reconstruction: image + mask -> the four canonical panels, per-patch error, metrics, costs.
 
 Data flows one way: config -> mask -> model -> result. Nothing here mutates the model.
-Metrics are in [0, 1] RGB units: masked MSE is the mean squared error over removed pixels and channels, PSNR is
-10 log10(1 / masked MSE).
+Metrics (mae_core.metrics) are in [0, 1] RGB units; the classical baselines are in mae_core.baselines.
 """
 from __future__ import annotations
 
@@ -13,14 +12,16 @@ import numpy as np
 import torch
 
 from . import compiled
-from .errors import ConfigError
 from . import cost
+from .baselines import BASELINE_GIVEN, baseline_errors
+from .errors import ConfigError
 from .cost import FlopEstimate
 from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
+from .metrics import masked_mse, psnr
 from .model import adapt_model, patchify, unpatchify
-from .precision import PRECISION_HELP, PRECISIONS, autocast, compute, resolve_device, resolve_precision  # noqa: F401
+from .precision import forward_context
 
 DENORM_MODES = ("visible", "ground-truth", "raw")
 LEAK_NOTE = ("norm-pix output de-normalised with the ground-truth statistics of each removed patch: this leaks "
@@ -43,95 +44,6 @@ def prepare(model, image_size=None, patch_size: int | None = None):
     p = int(patch_size) if patch_size is not None else model.cfg.patch_size
     new, notes = _prepare_cached(model, size, p)
     return new, list(notes)
-
-
-# ------------------------------------------------------------------ classical baselines
-def masked_mse(a: np.ndarray, b: np.ndarray, pixmask: np.ndarray) -> float:
-    """Mean squared error over removed pixels (pixmask 1) and channels."""
-    m = pixmask.astype(bool)
-    if not m.any():
-        return float("nan")
-    return float(((a[m] - b[m]) ** 2).mean())
-
-
-def psnr(mse: float) -> float:
-    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
-
-
-def mean_fill(arr01: np.ndarray, pixmask: np.ndarray) -> np.ndarray:
-    """Removed pixels filled with the mean colour of the visible ones."""
-    vis = ~pixmask.astype(bool)
-    out = arr01.copy()
-    out[~vis] = arr01[vis].mean(axis=0)
-    return out
-
-
-def gaussian_fill(arr01: np.ndarray, pixmask: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """Normalised Gaussian interpolation of the visible pixels (normalised convolution, Knutsson & Westin 1993):
-    blur(image * visible) / blur(visible).
-
-    The scale comes from the mask alone (sigma=None): each removed pixel is interpolated at sigma ~ half its
-    distance to the nearest visible pixel (scipy's Euclidean distance transform), on a ladder of 1, 2, 4, ... px,
-    so the same removed area gives the same fill however the mask was made (seeded or painted). Where the visible
-    weight is too small the scale doubles until every removed pixel is covered. A given `sigma` is used as the
-    single starting scale instead (the older rule)."""
-    from scipy.ndimage import distance_transform_edt, gaussian_filter
-
-    removed = pixmask.astype(bool)
-    vis = (~removed).astype(np.float64)
-    out = arr01.astype(np.float64).copy()
-    todo = removed.copy()
-    if not todo.any():
-        return out.astype(np.float32)
-    if sigma is None:
-        wanted = np.maximum(1.0, 0.5 * distance_transform_edt(removed))  # per pixel
-        s = 1.0
-    else:
-        wanted = np.zeros(removed.shape)
-        s = float(sigma)
-    limit = 4 * max(arr01.shape[:2])
-    while todo.any() and s < limit:
-        w = gaussian_filter(vis, s, mode="reflect")
-        ok = todo & (w > 1e-3) & (wanted <= s * np.sqrt(2))  # the ladder's nearest scale (in log terms) or above
-        if ok.any():
-            for c in range(arr01.shape[2]):
-                num = gaussian_filter(arr01[..., c] * vis, s, mode="reflect")
-                out[..., c][ok] = num[ok] / w[ok]
-        todo &= ~ok
-        s *= 2
-    if todo.any():
-        out[todo] = arr01[~removed].mean(axis=0)
-    return out.astype(np.float32)
-
-
-# What each baseline is given (shown next to its number): compare the model with the one given what it was given.
-BASELINE_GIVEN = {
-    "mean_fill": "the visible pixels' mean colour, in every removed pixel",
-    "gaussian_fill": "the visible pixels, interpolated into the removed ones (normalised Gaussian convolution at a "
-                     "scale set by the mask's geometry)",
-    "stats_fill": "the same per-patch statistics the norm-pix output was de-normalised with, and no structure: "
-                  "each removed patch filled with its {source} mean",
-}
-
-
-# ------------------------------------------------------------------ norm-pix de-normalisation
-def _visible_patch_stats(mean: torch.Tensor, std: torch.Tensor, visible: torch.Tensor, grid, sigma: float):
-    """Stats for every patch from its visible neighbours (Gaussian-weighted over grid distance).
-
-    Visible patches keep their own statistics (they are not hidden); removed ones get a weighted average of
-    the visible patches' mean and std (the suggestion in facebookresearch/hiera#17: no ground-truth leak)."""
-    gh, gw = grid
-    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
-    pos = torch.stack([ys.reshape(-1), xs.reshape(-1)], 1).float()
-    vis_idx = visible.nonzero().squeeze(1)
-    d2 = torch.cdist(pos, pos[vis_idx]) ** 2  # (L, V)
-    w = torch.exp(-d2 / (2 * sigma**2)) + 1e-12
-    w = w / w.sum(1, keepdim=True)
-    m_hat = w @ mean[vis_idx]
-    s_hat = w @ std[vis_idx]
-    m_out = torch.where(visible[:, None], mean, m_hat)
-    s_out = torch.where(visible[:, None], std, s_hat)
-    return m_out, s_out
 
 
 @dataclass
@@ -202,39 +114,80 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     compile: on CUDA, the forward through the model's cached torch.compile (CUDA graphs; mae_core.compiled); None =
     MAE_COMPILE. Never on a CPU. The first call's compile time is in the notes."""
     cfg = model.cfg
+    _check_request(cfg, denorm)
+    fit = check_fit(fit)
+    mask = _mask_for(cfg.grid, mask, mask_unit, mask_ratio, seed, keep)
+
+    device = next(model.parameters()).device
+    pil = load_image(image)
+    arr, valid = fit_image(pil, cfg.img_size, fit)
+    x = normalise(arr).to(device)
+    ctx, precision = forward_context(device, precision, amp)
+    pred, compile_info = _forward(model, x, mask, ctx, compile)
+    notes = _run_notes(model, pil, fit, precision, compile_info)
+
+    pred, stats_mean, denorm_note = _denormalise(pred, x, mask, cfg, denorm)
+    if denorm_note:
+        notes.append(denorm_note)
+    used_denorm = denorm if cfg.norm_pix_loss else None
+    recon = denormalise(unpatchify(pred, cfg.pred_grid, cfg.pred_patch_size, cfg.in_chans))
+
+    p = cfg.patch_size
+    pm = pixel_mask(mask, p)
+    masked_img, pasted = _panels(arr, recon, pm)
+    err, scored = _patch_errors(recon, arr, pm, valid, cfg.grid, p)
+    mse = masked_mse(recon, arr, pm * scored)
+    vis_mse = masked_mse(recon, arr, (1 - pm) * scored)
+    lengths = sequence_lengths(cfg.img_size, p, n_keep=mask.n_keep, decoder_downsampling=cfg.decoder_downsampling)
+    baselines, baseline_notes = (_baselines(arr, pm, scored, stats_mean, cfg, used_denorm) if with_baselines
+                                 else ({}, {}))
+    return ReconResult(original=arr, masked=masked_img, reconstruction=recon, pasted=pasted,
+                       mask=mask.mask.numpy().copy(), error_map=err, masked_mse=mse, psnr=psnr(mse),
+                       visible_mse=vis_mse, lengths=lengths, flops=cost.flops(cfg, mask.n_keep), mask_obj=mask,
+                       patch_size=p, mask_unit=mask.mask_unit,
+                       seed=seed if mask.requested_ratio is not None else None,
+                       denorm=used_denorm, baselines=baselines, baseline_notes=baseline_notes, notes=notes, fit=fit,
+                       valid=None if valid.all() else valid,
+                       target="normalised pixels" if cfg.norm_pix_loss else "pixels", precision=precision)
+
+
+# ------------------------------------------------------------------ the steps of reconstruct, in order
+def _check_request(cfg, denorm: str) -> None:
     if not cfg.has_decoder:
         raise ConfigError("this checkpoint is encoder-only (no decoder weights): it cannot reconstruct; "
                           "attention analysis still works")
     if denorm not in DENORM_MODES:
         raise ConfigError(f"denorm must be one of {DENORM_MODES}, got {denorm!r}")
-    fit = check_fit(fit)
-    grid, p = cfg.grid, cfg.patch_size
+
+
+def _mask_for(grid, mask, mask_unit: int, mask_ratio: float, seed: int, keep: str) -> Mask:
+    """The Mask reconstruct was asked for: a random one (None), the given Mask, or one from a 0/1 grid."""
     if mask is None:
         mask = make_mask(grid, mask_unit, mask_ratio, seed, keep)
     elif not isinstance(mask, Mask):
         mask = mask_from_array(mask, grid)
     if mask.grid != grid:
         raise ConfigError(f"mask grid {mask.grid} does not match the model's patch grid {grid}")
+    return mask
 
-    device = next(model.parameters()).device
-    pil = load_image(image)
-    arr, valid = fit_image(pil, cfg.img_size, fit)
-    x = normalise(arr).to(device)
-    ids_keep, ids_restore = mask.batch(1, device)
-    if precision is None and amp not in (None, "", "none", "fp32", "float32"):
-        ctx, precision = autocast(device, amp), (str(amp) if device.type == "cuda" else "fp32")
-    else:
-        precision = resolve_precision(precision, device)
-        ctx = compute(device, precision)
+
+def _forward(model, x, mask: Mask, ctx, compile: bool | None):
+    """(the prediction in float32, the compile report or None). Loss-space arithmetic (de-normalisation, errors)
+    is float32 whatever the forward ran in."""
+    ids_keep, ids_restore = mask.batch(1, x.device)
     compile_info = None
-    if compiled.wanted(device, compile) and hasattr(ctx, "precision"):  # the precision policy's context, not amp
+    if compiled.wanted(x.device, compile) and hasattr(ctx, "precision"):  # the precision policy's context, not amp
         with torch.inference_mode():
             pred, compile_info = compiled.forward(model, x, ids_keep, ids_restore, ctx)
     else:
         with torch.inference_mode(), ctx:
             pred = model(x, ids_keep, ids_restore)
-    pred = pred.float()  # loss-space arithmetic (de-normalisation, errors) in float32 whatever the forward ran in
+    return pred.float(), compile_info
 
+
+def _run_notes(model, pil, fit: str, precision: str, compile_info) -> list:
+    """What the reader should know about this run: the model's approximations, the image, the compiled forward,
+    the precision and how a non-square photo was fitted."""
     notes = list(getattr(model, "approximations", ())) + image_notes(pil)
     if compile_info is not None:
         notes.append(f"compiled forward (CUDA graphs): first call {compile_info['first_call_s']:.1f} s"
@@ -242,78 +195,93 @@ def reconstruct(model, image, *, mask=None, mask_unit: int = 1, mask_ratio: floa
     if precision != "fp32":
         notes.append(f"the model ran in {precision} (its linear layers); the errors and the de-normalisation are "
                      f"computed in float32")
-    H, W = cfg.img_size
+    H, W = model.cfg.img_size
     if pil.width * H != pil.height * W:
         notes.append({"stretch": f"non-square photo ({pil.width}x{pil.height}) stretched to {W}x{H}: shapes are "
                                  f"distorted (fit: crop or pad keep them)",
                       "crop": f"non-square photo ({pil.width}x{pil.height}) centre-cropped to the model's aspect "
                               f"ratio: its edges are not shown",
                       "pad": PAD_NOTE}[fit])
-    pp, pgrid = cfg.pred_patch_size, cfg.pred_grid
-    used_denorm = None
-    stats_mean = None  # the per-patch means the output is de-normalised with (also given to the stats baseline)
-    if cfg.norm_pix_loss:
-        t = patchify(x.float(), pp)[0]
-        mean, std = t.mean(-1, keepdim=True), (t.var(-1, keepdim=True) + 1e-6) ** 0.5
-        used_denorm = denorm
-        if denorm == "ground-truth":
-            notes.append(LEAK_NOTE)
-            pred = pred * std + mean
-            stats_mean = mean
-        elif denorm == "visible":
-            k = cfg.pred_downsampling
-            vis = torch.from_numpy(1 - mask.mask.numpy()).float()
-            if k > 1:
-                vis = torch.nn.functional.avg_pool2d(vis[None, None], k, k)[0, 0]
-            visible = (vis.reshape(-1) >= 1.0).to(device)
-            if not visible.any():
-                raise ConfigError("no whole prediction patch is visible: use ground-truth or raw de-normalisation")
-            sigma = 1.5 * max(1.0, mask.mask_unit / k)
-            m_hat, s_hat = _visible_patch_stats(mean.cpu(), std.cpu(), visible.cpu(), pgrid, sigma)
-            pred = pred * s_hat.to(device) + m_hat.to(device)
-            stats_mean = m_hat
-            notes.append("norm-pix output de-normalised with statistics interpolated from visible patches (no leak)")
-        else:
-            notes.append("raw norm-pix output: every patch shown with zero mean and unit variance (colours are not "
-                         "recoverable without statistics)")
-    recon = denormalise(unpatchify(pred, pgrid, pp, cfg.in_chans))
-    pm = pixel_mask(mask, p)
+    return notes
+
+
+def _denormalise(pred: torch.Tensor, x: torch.Tensor, mask: Mask, cfg, denorm: str):
+    """Norm-pix output back in the image's normalised space: (prediction, the per-patch means it was de-normalised
+    with or None, the note that says how or None). Pixel-target predictions pass through unchanged."""
+    if not cfg.norm_pix_loss:
+        return pred, None, None
+    t = patchify(x.float(), cfg.pred_patch_size)[0]
+    mean, std = t.mean(-1, keepdim=True), (t.var(-1, keepdim=True) + 1e-6) ** 0.5
+    if denorm == "ground-truth":
+        return pred * std + mean, mean, LEAK_NOTE
+    if denorm == "visible":
+        k = cfg.pred_downsampling
+        vis = torch.from_numpy(1 - mask.mask.numpy()).float()
+        if k > 1:
+            vis = torch.nn.functional.avg_pool2d(vis[None, None], k, k)[0, 0]
+        visible = (vis.reshape(-1) >= 1.0).to(x.device)
+        if not visible.any():
+            raise ConfigError("no whole prediction patch is visible: use ground-truth or raw de-normalisation")
+        sigma = 1.5 * max(1.0, mask.mask_unit / k)
+        m_hat, s_hat = _visible_patch_stats(mean.cpu(), std.cpu(), visible.cpu(), cfg.pred_grid, sigma)
+        return (pred * s_hat.to(x.device) + m_hat.to(x.device), m_hat,
+                "norm-pix output de-normalised with statistics interpolated from visible patches (no leak)")
+    return pred, None, ("raw norm-pix output: every patch shown with zero mean and unit variance (colours are not "
+                        "recoverable without statistics)")
+
+
+def _visible_patch_stats(mean: torch.Tensor, std: torch.Tensor, visible: torch.Tensor, grid, sigma: float):
+    """Stats for every patch from its visible neighbours (Gaussian-weighted over grid distance).
+
+    Visible patches keep their own statistics (they are not hidden); removed ones get a weighted average of
+    the visible patches' mean and std (the suggestion in facebookresearch/hiera#17: no ground-truth leak)."""
+    gh, gw = grid
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    pos = torch.stack([ys.reshape(-1), xs.reshape(-1)], 1).float()
+    vis_idx = visible.nonzero().squeeze(1)
+    d2 = torch.cdist(pos, pos[vis_idx]) ** 2  # (L, V)
+    w = torch.exp(-d2 / (2 * sigma**2)) + 1e-12
+    w = w / w.sum(1, keepdim=True)
+    m_hat = w @ mean[vis_idx]
+    s_hat = w @ std[vis_idx]
+    m_out = torch.where(visible[:, None], mean, m_hat)
+    s_out = torch.where(visible[:, None], std, s_hat)
+    return m_out, s_out
+
+
+def _panels(arr: np.ndarray, recon: np.ndarray, pm: np.ndarray):
+    """(the masked input, removed patches in ImageNet-mean grey; the reconstruction pasted into the removed
+    patches, the original elsewhere)."""
     grey = np.broadcast_to(IMAGENET_MEAN, arr.shape)
     masked_img = np.where(pm[..., None] > 0, grey, arr).astype(np.float32)
     pasted = (arr * (1 - pm[..., None]) + recon * pm[..., None]).astype(np.float32)
+    return masked_img, pasted
+
+
+def _patch_errors(recon: np.ndarray, arr: np.ndarray, pm: np.ndarray, valid: np.ndarray, grid, p: int):
+    """(per-patch MSE of the reconstruction (gh, gw), the pixels that are scored (1) in pm's shape). Padding is
+    never scored: with padding, the per-patch error is over photo pixels, NaN for patches of padding only."""
     gh, gw = grid
     sq = ((recon - arr) ** 2).mean(-1)
     if valid.all():
-        err = sq.reshape(gh, p, gw, p).mean((1, 3)).astype(np.float32)
-        scored = np.ones_like(pm)
-    else:  # padding is never scored: per-patch error over photo pixels, NaN for patches of padding only
-        scored = valid.astype(np.float32)
-        n = scored.reshape(gh, p, gw, p).sum((1, 3))
-        err = np.where(n > 0, (sq * scored).reshape(gh, p, gw, p).sum((1, 3)) / np.maximum(n, 1), np.nan)
-        err = err.astype(np.float32)
-    mse = masked_mse(recon, arr, pm * scored)
-    vis_mse = masked_mse(recon, arr, (1 - pm) * scored)
-    lengths = sequence_lengths(cfg.img_size, p, n_keep=mask.n_keep, decoder_downsampling=cfg.decoder_downsampling)
-    flops = cost.flops(cfg, mask.n_keep)
-    baselines, baseline_notes = {}, {}
-    if with_baselines:
-        unknown = np.maximum(pm, 1 - scored)  # removed pixels and padding: never a source for a fill
-        baselines = {"mean_fill": masked_mse(mean_fill(arr, unknown), arr, pm * scored),
-                     "gaussian_fill": masked_mse(gaussian_fill(arr, unknown), arr, pm * scored)}
-        if stats_mean is not None:  # like with like: the statistics alone, with zero predicted structure
-            flat = stats_mean.float().cpu().expand(-1, pp * pp * cfg.in_chans)[None]
-            stats_img = denormalise(unpatchify(flat, pgrid, pp, cfg.in_chans))
-            baselines["stats_fill"] = masked_mse(stats_img, arr, pm * scored)
-        baseline_notes = {k: BASELINE_GIVEN[k].format(
-            source="interpolated (from visible patches)" if used_denorm == "visible" else "ground-truth (leaks)")
-            for k in baselines}
-    return ReconResult(original=arr, masked=masked_img, reconstruction=recon, pasted=pasted,
-                       mask=mask.mask.numpy().copy(), error_map=err, masked_mse=mse, psnr=psnr(mse),
-                       visible_mse=vis_mse, lengths=lengths, flops=flops, mask_obj=mask, patch_size=p,
-                       mask_unit=mask.mask_unit, seed=seed if mask.requested_ratio is not None else None,
-                       denorm=used_denorm, baselines=baselines, baseline_notes=baseline_notes, notes=notes, fit=fit,
-                       valid=None if valid.all() else valid,
-                       target="normalised pixels" if cfg.norm_pix_loss else "pixels", precision=precision)
+        return sq.reshape(gh, p, gw, p).mean((1, 3)).astype(np.float32), np.ones_like(pm)
+    scored = valid.astype(np.float32)
+    n = scored.reshape(gh, p, gw, p).sum((1, 3))
+    err = np.where(n > 0, (sq * scored).reshape(gh, p, gw, p).sum((1, 3)) / np.maximum(n, 1), np.nan)
+    return err.astype(np.float32), scored
+
+
+def _baselines(arr: np.ndarray, pm: np.ndarray, scored: np.ndarray, stats_mean, cfg, used_denorm):
+    """(name -> masked MSE of each baseline, name -> what it is given). With norm-pix statistics, also the
+    statistics alone with zero predicted structure (like with like)."""
+    baselines = baseline_errors(arr, pm, scored)
+    if stats_mean is not None:
+        pp = cfg.pred_patch_size
+        flat = stats_mean.float().cpu().expand(-1, pp * pp * cfg.in_chans)[None]
+        stats_img = denormalise(unpatchify(flat, cfg.pred_grid, pp, cfg.in_chans))
+        baselines["stats_fill"] = masked_mse(stats_img, arr, pm * scored)
+    source = "interpolated (from visible patches)" if used_denorm == "visible" else "ground-truth (leaks)"
+    return baselines, {k: BASELINE_GIVEN[k].format(source=source) for k in baselines}
 
 
 def held_out_quality(model, mask_unit: int, images=None, seeds: int = 5, mask_ratio: float = 0.75) -> dict:

@@ -158,7 +158,7 @@ def run_sweep(checkpoints=None, images=None, seeds=(0, 1, 2), mask_ratio: float 
 
     from .checkpoints import load_checkpoint
     from .images import load_image
-    from .reconstruct import resolve_device
+    from .precision import resolve_device
     from .train import code_revision
 
     notes = notes if notes is not None else []

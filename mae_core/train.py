@@ -23,12 +23,12 @@ import torch
 
 from . import settings
 from .assets import TRAINING_IMAGES, training_image_paths
+from .checkpoints import save_checkpoint
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .masking import make_mask
 from .model import MAEConfig, build_model
-from .ourformat import save_checkpoint
-from .reconstruct import resolve_device
+from .precision import resolve_device
 from .training_data.manifest import read_manifest
 from .training_data.packs import read_pack
 

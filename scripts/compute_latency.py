@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     from mae_core import bench
     from mae_core.model import MAEConfig
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
     from mae_core.precision import resolve_device, resolve_precision
 
     device = resolve_device(a.device)

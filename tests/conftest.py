@@ -23,7 +23,7 @@ def write_tiny_family(folder, image_size: int = 64, embed_dim: int = 32, depth: 
     import torch
 
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -267,7 +267,7 @@ def test_encoder_only_checkpoint_explains_and_attention_still_works(tmp_path):
     import torch
 
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     cfg = MAEConfig(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=2, has_decoder=False)
@@ -284,7 +284,7 @@ def test_norm_pix_checkpoint_offers_denormalisation_and_flags_the_leak(tmp_path)
     import torch
 
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     cfg = MAEConfig(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,

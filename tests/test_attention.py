@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attention_reference import attention_rollout, distance_matrix, mean_attention_distance
 from mae_core import attention as att
 from mae_core.commands.attention import cli as attention_cli
-from mae_core.attention import analyze, attention_rollout, mad_over_images, mean_attention_distance
+from mae_core.attention import analyze, mad_over_images
 from mae_core.errors import ConfigError
 from mae_core.masking import Mask, make_mask
 from mae_core.model import MAEConfig, build_model
@@ -522,9 +523,8 @@ def test_cli_writes_npz(model, tmp_path, capsys):
     pytest.importorskip("mae_core.checkpoints")
     from PIL import Image
 
-    from mae_core.checkpoints import load_checkpoint
+    from mae_core.checkpoints import load_checkpoint, save_checkpoint
     from mae_core.images import load_image, to_tensor
-    from mae_core.ourformat import save_checkpoint
 
     ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
     img_path = tmp_path / "img.png"
@@ -547,8 +547,8 @@ def test_cli_writes_npz(model, tmp_path, capsys):
 
 def test_cli_mad_over_the_image_set(model, tmp_path):
     from mae_core import assets
+    from mae_core.checkpoints import save_checkpoint
     from mae_core.images import load_image
-    from mae_core.ourformat import save_checkpoint
 
     ck = save_checkpoint(model, tmp_path / "tiny.safetensors", training={"mask_unit": 1}, dtype=torch.float32)
     out = tmp_path / "att.npz"
@@ -606,7 +606,7 @@ def test_uniform_reference_is_the_mad_of_uniform_attention_for_the_grid_and_a_vi
             ref = att.uniform_mad(grid, 8, positions, cls_share=share)
             np.testing.assert_allclose(mad, ref, rtol=1e-10)
     # the pair sum over offsets equals the pairwise distance matrix
-    d = att.distance_matrix((5, 7), 1)
+    d = distance_matrix((5, 7), 1)
     assert att.uniform_mad((5, 7)) == pytest.approx(float(d.mean()), rel=1e-12)
     assert att.uniform_mad((5, 7), positions=np.arange(35)) == pytest.approx(float(d.mean()), rel=1e-12)
 

@@ -11,12 +11,11 @@ import torch
 from safetensors.torch import save_file
 
 from mae_core.checkpoints import (CheckpointInfo, find_checkpoints, infer_config, inspect_checkpoint,
-                                  load_checkpoint, target_statistic, to_hf_state_dict, PROBE_NORM_BELOW,
-                                  PROBE_PIXELS_ABOVE)
+                                  load_checkpoint, save_checkpoint, target_statistic, to_hf_state_dict,
+                                  PROBE_NORM_BELOW, PROBE_PIXELS_ABOVE)
 from mae_core.cli import main as cli_main
 from mae_core.errors import CheckpointError, ConfigError
 from mae_core.model import MAEConfig, build_model, patchify
-from mae_core.ourformat import save_checkpoint
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=48, decoder_depth=1,
             decoder_num_heads=4)
@@ -477,7 +476,7 @@ def test_safetensors_whose_header_length_starts_with_pickle_byte(tmp_path):
 
     from mae_core.checkpoints import FORMAT_OURS, load_checkpoint as _load
     from mae_core.model import MAEConfig as _Cfg, build_model as _build
-    from mae_core.ourformat import save_checkpoint as _save
+    from mae_core.checkpoints import save_checkpoint as _save
 
     _torch.manual_seed(0)
     m = _build(_Cfg(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
@@ -549,7 +548,7 @@ def test_transformers_folder_with_its_own_decoder_mlp_ratio_matches_hf(tmp_path)
 def test_decoder_mlp_ratio_from_shapes_and_back_to_transformers_and_our_format(tmp_path):
     from mae_core.checkpoints import hf_config_for, infer_config, load_checkpoint, to_hf_state_dict
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     cfg = MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=48,
                     decoder_depth=1, decoder_num_heads=4, decoder_mlp_ratio=2.0)
@@ -594,7 +593,7 @@ def test_costs_count_the_decoder_at_its_own_mlp_ratio():
 def test_a_folder_listing_says_what_it_skipped_and_why(tmp_path):
     from mae_core.checkpoints import scan_checkpoints
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     good = save_checkpoint(build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
                                                  decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)),
@@ -663,7 +662,7 @@ def test_explicit_target_wins_over_the_probe(tmp_path, choice, target):
 def test_explicit_target_wins_over_metadata(tmp_path):
     from mae_core.checkpoints import load_checkpoint
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     path = save_checkpoint(build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
                                                  decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)),

@@ -17,7 +17,7 @@ def _broken_checkpoints(tmp_path) -> dict:
     import os
 
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     m = build_model(MAEConfig(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
                               decoder_depth=1, decoder_num_heads=2))

@@ -41,7 +41,7 @@ def tiny_ckpt(folder: Path, name="mine", recorded_target=True, seed=0) -> Path:
     from safetensors.torch import save_file
 
     from mae_core.model import MAEConfig, build_model
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     torch.manual_seed(seed)
     m = build_model(MAEConfig(img_size=64, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,

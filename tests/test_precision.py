@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from attention_reference import attention_rollout
 from mae_core import attention as att
-from mae_core.attention import analyze, attention_rollout
+from mae_core.attention import analyze
 from mae_core.bench import random_model
 from mae_core.errors import ConfigError
 from mae_core.masking import make_mask

@@ -149,7 +149,7 @@ def test_bad_arguments_are_config_errors(model, images):
 
 def test_cli_writes_the_npz(model, tmp_path, capsys):
     from mae_core.cli import main
-    from mae_core.ourformat import save_checkpoint
+    from mae_core.checkpoints import save_checkpoint
 
     ck = save_checkpoint(model, tmp_path / "m.safetensors", dtype=torch.float32)
     out = tmp_path / "erf.npz"

@@ -4,11 +4,13 @@ import torch
 from PIL import Image
 
 from mae_core.assets import DEMO_IMAGES
+from mae_core.baselines import gaussian_fill, mean_fill
 from mae_core.errors import ConfigError, ImageError
 from mae_core.images import image_hash, load_image, to_array
 from mae_core.masking import make_mask, pixel_mask
+from mae_core.metrics import masked_mse
 from mae_core.model import MAEConfig, build_model
-from mae_core.reconstruct import gaussian_fill, masked_mse, mean_fill, prepare, reconstruct
+from mae_core.reconstruct import prepare, reconstruct
 
 TINY = dict(embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)
 
@@ -135,7 +137,8 @@ def test_a_seeded_and_a_painted_copy_of_one_mask_get_the_same_baselines():
 
 def test_norm_pix_model_is_compared_with_a_fill_given_the_same_statistics():
     from mae_core.assets import DEMO_IMAGES
-    from mae_core.reconstruct import BASELINE_GIVEN, reconstruct
+    from mae_core.baselines import BASELINE_GIVEN
+    from mae_core.reconstruct import reconstruct
 
     model = _tiny_model(norm_pix=True)
     with torch.no_grad():  # a decoder that predicts "no structure": every normalised patch is 0

@@ -96,7 +96,8 @@ def test_no_import_cycle_in_mae_core_and_ui():
 
 
 TORCH_FREE = ["mae_core.settings", "mae_core.assets", "mae_core.digest", "mae_core.geometry", "mae_core.errors",
-              "mae_core.config", "mae_core.cost", "mae_core.architectures"]
+              "mae_core.config", "mae_core.cost", "mae_core.architectures", "mae_core.metrics", "mae_core.baselines",
+              "mae_core.attention_conventions"]
 
 
 def test_the_light_core_imports_no_torch():

@@ -8,12 +8,11 @@ from mae_core import ablations as ab
 from mae_core import sweep
 from mae_core.assets import DEMO_IMAGES
 from mae_core.attention import analyze
-from mae_core.checkpoints import file_sha256, load_checkpoint
+from mae_core.checkpoints import file_sha256, load_checkpoint, save_checkpoint
 from mae_core.cli import main
 from mae_core.cost import estimate_flops
 from mae_core.images import load_image
 from mae_core.model import MAEConfig, build_model
-from mae_core.ourformat import save_checkpoint
 from mae_core.reconstruct import reconstruct
 
 TINY = dict(embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)

@@ -51,7 +51,7 @@ LIGHT = (
 )
 MODELS = (
     "torch", "torch.nn.functional", "timm", "safetensors.torch",
-    "mae_core.images", "mae_core.masking", "mae_core.model", "mae_core.ourformat", "mae_core.checkpoints",
+    "mae_core.images", "mae_core.masking", "mae_core.model", "mae_core.checkpoints",
     "mae_core.reconstruct", "mae_core.attention", "mae_core.receptive_field",
     "ui.limits", "ui.progress", "ui.resources", "ui.presets", "ui.pickers", "ui.catalogue_picker", "ui.views",
 )

@@ -24,7 +24,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output .npz")
     a = ap.parse_args(argv)
     from ..checkpoints import load_checkpoint
-    from ..reconstruct import resolve_device
+    from ..precision import resolve_device
 
     token = None
     if a.token:

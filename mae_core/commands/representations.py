@@ -146,7 +146,7 @@ def probe(argv=None) -> int:
     att = parse_layers(a.attentive_layers, depth) if "attentive" in probes else []
     store, info, _ = _store(a.checkpoint, images, a, a.geometry, att)
     _report_skipped(store)
-    from ..reconstruct import resolve_device
+    from ..precision import resolve_device
 
     scores = an.probe_table(store, probes, kinds, layers, a.folds, a.seed, att, attentive_steps=a.attentive_steps,
                             device=str(resolve_device(a.device)))

@@ -365,7 +365,8 @@ def features_for(checkpoint, images, *, image_size=None, patch_size=None, token_
                  on_batch=None):
     """Load a checkpoint (path), prepare it at (I, p) and take the features of ``images``.
     Returns (FeatureStore, CheckpointInfo, notes)."""
-    from ..reconstruct import prepare, resolve_device
+    from ..precision import resolve_device
+    from ..reconstruct import prepare
 
     model, info = load_encoder(checkpoint, resolve_device(device))
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
