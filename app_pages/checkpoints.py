@@ -4,6 +4,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from mae_core import assets
 from mae_core.geometry import sequence_class, sequence_words
 from ui import pickers, render, resources, state
 
@@ -39,7 +40,7 @@ FAMILY_COLUMNS = {
 }
 
 
-fam = resources.family()
+fam = assets.family()
 st.subheader("Embedded family")
 if fam:
     rows, archs, n_data = [], set(), set()
@@ -65,9 +66,9 @@ if fam:
                + (f". Trained on the same {n_data.pop()} photographs (each checkpoint's metadata lists them)"
                   if len(n_data) == 1 and 0 not in n_data else "")
                + "; the demo images are held out. "
-               f"Folder: `{resources.family_dir()}`.")
+               f"Folder: `{assets.family_dir()}`.")
 else:
-    st.info(f"No embedded checkpoints in `{resources.family_dir()}` yet.")
+    st.info(f"No embedded checkpoints in `{assets.family_dir()}` yet.")
 
 pickers.require(ck, hint="Choose a checkpoint in the sidebar to see its details.")
 

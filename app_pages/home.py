@@ -68,7 +68,7 @@ picture(picture_slot)
 # The default embedded checkpoint sets the calculator's starting point (its native I, p and training m) and the
 # "embedded tiny" architecture; the shipped family's values are the fallback when it is not on disk.
 NATIVE = {"I": 128, "p": 8, "m": 2}
-_default = resources.family().get(assets.DEFAULT_NAME)
+_default = assets.family().get(assets.DEFAULT_NAME)
 if _default is not None:
     try:
         _info = resources.inspect(_default)

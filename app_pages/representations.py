@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mae_core import ablations as ab
+from mae_core import assets
 from mae_core.errors import MAEError
 from mae_core.representations import results as R
 from ui import progress, render, resources, state
@@ -144,7 +145,7 @@ st.caption("Hu et al.'s claim is about representations: a longer sequence with a
            "classifier can read from them: k-NN as DINO does it (k = 20, T = 0.07) and a linear probe "
            "(standardised features, logistic regression), each over 5 stratified folds.")
 
-fam = resources.family()
+fam = assets.family()
 names = list(fam)
 sb = st.sidebar
 sb.subheader("Compare")

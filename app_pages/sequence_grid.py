@@ -13,7 +13,7 @@ st.title("Sequence length × mask unit")
 intro = st.empty()
 
 sb = st.sidebar
-fam = resources.family()
+fam = assets.family()
 modes = (("family",) if fam else ()) + ("resampled",)
 mode_p = Param("gmode", str, modes[0], choices=modes)
 state.init([mode_p])
