@@ -7,7 +7,6 @@ analysis_view(), which reruns alone when one of them changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -62,7 +61,8 @@ class View:
         return "mean over heads" if self.head == "mean" else f"head {self.head}"
 
 
-class Analysed(NamedTuple):
+@dataclass(frozen=True)
+class Analysed:
     """One analysed checkpoint (A, or the comparison B)."""
     label: str
     res: object  # mae_core.attention's result
@@ -90,7 +90,8 @@ def query_grid(ck, g) -> tuple[int, int]:
         return 1, 1
 
 
-def url_params(ck, g, depth: int, heads: int, grid: tuple[int, int]) -> list:
+def url_params(g, depth: int, heads: int, grid: tuple[int, int]) -> list:
+    """The page's URL parameters; the first four (layer, head, query row and column) belong to the fragment."""
     gh, gw = grid
     return [Param("layer", int, depth - 1, lo=0, hi=max(0, depth - 1)),
             Param("head", str, "mean", choices=("mean",) + tuple(str(h) for h in range(heads))),
@@ -458,7 +459,7 @@ def main():
     depth = ck.cfg.depth if ck else 1
     heads = ck.cfg.num_heads if ck else 1
     grid = query_grid(ck, g)
-    params = url_params(ck, g, depth, heads, grid)
+    params = url_params(g, depth, heads, grid)
     sidebar = draw_sidebar(ck, params)
     state.show_notices()
     pickers.require(ck, picked, hint="Choose a checkpoint and an image in the sidebar.")
