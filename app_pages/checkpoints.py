@@ -4,13 +4,9 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from mae_core import assets
 from mae_core.geometry import sequence_class, sequence_words
 from ui import pickers, render, resources, state
-
-st.title("Checkpoints")
-ck = pickers.pick_checkpoint(reset_geometry=False)  # first, so an input error is the first thing on the page
-state.show_notices()
-
 
 def summary_row(name, info):
     """One short row per checkpoint: every value readable in a narrow column (the architecture, device and hash,
@@ -39,9 +35,13 @@ FAMILY_COLUMNS = {
 }
 
 
-fam = resources.family()
-st.subheader("Embedded family")
-if fam:
+def draw_family():
+    """The embedded family in one narrow table; what every member shares goes to the caption."""
+    fam = assets.family()
+    st.subheader("Embedded family")
+    if not fam:
+        st.info(f"No embedded checkpoints in `{assets.family_dir()}` yet.")
+        return
     rows, archs, n_data = [], set(), set()
     for name, path in fam.items():
         with render.guard():
@@ -65,24 +65,26 @@ if fam:
                + (f". Trained on the same {n_data.pop()} photographs (each checkpoint's metadata lists them)"
                   if len(n_data) == 1 and 0 not in n_data else "")
                + "; the demo images are held out. "
-               f"Folder: `{resources.family_dir()}`.")
-else:
-    st.info(f"No embedded checkpoints in `{resources.family_dir()}` yet.")
+               f"Folder: `{assets.family_dir()}`.")
 
-pickers.require(ck, hint="Choose a checkpoint in the sidebar to see its details.")
 
-info = ck.info
-c = ck.cfg
-st.subheader(f"{ck.label}")
-# the class as three separate facts, each whole (a badge never truncates): how long its sequence is, how it was
-# masked, what it predicts; then short numbers in the tiles, detail in their help
-seq = sequence_class(c.img_size, c.patch_size)
-st.markdown(f"**Sequence** :{'blue' if seq == 'long' else 'gray'}-badge[{sequence_words(c.img_size, c.patch_size)}]  "
-            f"**mask unit** :{'blue' if info.mask_unit > 1 else 'gray'}-badge[{info.mask_unit}×{info.mask_unit}"
-            + (" (long-seq MAE's)" if info.mask_unit > 1 else " (one patch)") + "]  "
-            + (f"**target** :orange-badge[{info.target}] from the {info.target_source or 'file'}"
-               if info.target else "**target** none (encoder only)"))
-if info.probe:
+def draw_class(ck):
+    """The class as three separate facts, each whole (a badge never truncates): how long its sequence is, how it
+    was masked, what it predicts."""
+    info, c = ck.info, ck.cfg
+    seq = sequence_class(c.img_size, c.patch_size)
+    st.markdown(f"**Sequence** :{'blue' if seq == 'long' else 'gray'}-badge["
+                f"{sequence_words(c.img_size, c.patch_size)}]  "
+                f"**mask unit** :{'blue' if info.mask_unit > 1 else 'gray'}-badge[{info.mask_unit}×{info.mask_unit}"
+                + (" (long-seq MAE's)" if info.mask_unit > 1 else " (one patch)") + "]  "
+                + (f"**target** :orange-badge[{info.target}] from the {info.target_source or 'file'}"
+                   if info.target else "**target** none (encoder only)"))
+
+
+def draw_probe(info):
+    """The target probe's evidence beside its verdict."""
+    if not info.probe:
+        return
     ev = info.probe
     verdict = (f"the probe says **{ev['verdict']}**" if info.target_source == "probe" else
                f"the probe said **{ev['verdict']}**, overridden by your choice")
@@ -90,54 +92,67 @@ if info.probe:
                 f"**{ev['statistic']:.2f}** (norm-pix below {ev['norm_below']}, pixels above {ev['pixels_above']}); "
                 f"MSE to pixels {ev['mse_pixels']:.3f}, MSE to normalised pixels {ev['mse_norm']:.3f}. Override it "
                 "with **Target** in the sidebar.")
-h, w = c.img_size
-with render.tiles(gap="large"):  # tiles sized to their values: they wrap, never truncate
-    st.metric("Native I", f"{h}" if h == w else f"{h}×{w}", width="content",
-              help=f"image size the checkpoint was trained at: {h}×{w} px")
-    st.metric("Patch p", f"{c.patch_size}", width="content", help=f"{c.grid[0]}×{c.grid[1]} patches of "
-              f"{c.patch_size} px")
-    st.metric("L = (I/p)²", f"{c.num_patches:,}", width="content")
-    st.metric("Trained m", f"{info.mask_unit}×{info.mask_unit}", width="content",
-              help="mask unit it was trained with (patches)")
-    st.metric("Params", f"{info.n_params / 1e6:.1f} M", width="content", help=f"{info.n_params:,} parameters")
-st.markdown(f"**Architecture** {info.arch_name} · **format** {info.format} · **sha256** `{info.sha256[:16]}`")
 
-can = [
-    ("Reconstruction (the four panels, error map)", info.can_reconstruct,
-     "needs the decoder" if not info.can_reconstruct else "native geometry is exact; other I / p are resampled "
-     "(approximation, labelled)"),
-    ("Norm-pix de-normalisation choice", c.norm_pix_loss,
-     "the model predicts normalised patches: colours need per-patch statistics" if c.norm_pix_loss
-     else "pixel target: predictions are colours already"),
-    ("Attention maps, rollout, mean attention distance", True, "encoder only is enough"),
-    ("Sequence-length grid", info.can_reconstruct, "uses reconstructions"),
-]
-st.markdown("**What it can show**\n\n" + "\n".join(
-    f"- {':green[:material/check_circle:]' if ok else ':gray[:material/block:]'} **{v}**: "
-    f"{'yes' if ok else 'no'}, {why}" for v, ok, why in can))
-for n in info.notes:
-    if info.probe and n.startswith("target (") and "probe" in n:
-        continue  # the probe's evidence is shown in full beside its verdict above
-    st.caption("Note: " + n)
 
-left, right = st.columns([3, 2], gap="large")
-with left:
-    df = resources.loss_curve(ck.path, info)
-    if df is not None:
-        fig = go.Figure(go.Scatter(x=df["step"], y=df["loss"], mode="lines", name="loss per step",
-                                   line=dict(color="rgba(99,110,250,0.35)", width=1),
-                                   hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>"))
-        if len(df) > 50:
-            fig.add_trace(go.Scatter(x=df["step"], y=df["loss"].rolling(50, min_periods=1).mean(), mode="lines",
-                                     name="moving mean (50 steps)", line=dict(color="rgb(30,40,160)", width=2.5)))
-        fig.update_layout(title="Training loss (masked-patch MSE)", height=360, xaxis_title="step",
-                          yaxis_title="loss", yaxis_type="log", margin=dict(l=10, r=10, t=40, b=10),
-                          legend=dict(orientation="h", y=-0.25))
-        st.plotly_chart(fig, key="loss_curve", config={"displaylogo": False})
-        render.csv_download(df, f"{ck.path.stem}.loss.csv", "dl_loss", "Loss curve (CSV)")
-    else:
+def draw_tiles(ck):
+    """Short numbers in the tiles, detail in their help; the architecture, format and hash below."""
+    info, c = ck.info, ck.cfg
+    h, w = c.img_size
+    with render.tiles(gap="large"):  # tiles sized to their values: they wrap, never truncate
+        st.metric("Native I", f"{h}" if h == w else f"{h}×{w}", width="content",
+                  help=f"image size the checkpoint was trained at: {h}×{w} px")
+        st.metric("Patch p", f"{c.patch_size}", width="content", help=f"{c.grid[0]}×{c.grid[1]} patches of "
+                  f"{c.patch_size} px")
+        st.metric("L = (I/p)²", f"{c.num_patches:,}", width="content")
+        st.metric("Trained m", f"{info.mask_unit}×{info.mask_unit}", width="content",
+                  help="mask unit it was trained with (patches)")
+        st.metric("Params", f"{info.n_params / 1e6:.1f} M", width="content", help=f"{info.n_params:,} parameters")
+    st.markdown(f"**Architecture** {info.arch_name} · **format** {info.format} · **sha256** `{info.sha256[:16]}`")
+
+
+def draw_abilities(ck):
+    """What the checkpoint can show on the other pages, and its notes."""
+    info, c = ck.info, ck.cfg
+    can = [
+        ("Reconstruction (the four panels, error map)", info.can_reconstruct,
+         "needs the decoder" if not info.can_reconstruct else "native geometry is exact; other I / p are resampled "
+         "(approximation, labelled)"),
+        ("Norm-pix de-normalisation choice", c.norm_pix_loss,
+         "the model predicts normalised patches: colours need per-patch statistics" if c.norm_pix_loss
+         else "pixel target: predictions are colours already"),
+        ("Attention maps, rollout, mean attention distance", True, "encoder only is enough"),
+        ("Sequence-length grid", info.can_reconstruct, "uses reconstructions"),
+    ]
+    st.markdown("**What it can show**\n\n" + "\n".join(
+        f"- {':green[:material/check_circle:]' if ok else ':gray[:material/block:]'} **{v}**: "
+        f"{'yes' if ok else 'no'}, {why}" for v, ok, why in can))
+    for n in info.notes:
+        if info.probe and n.startswith("target (") and "probe" in n:
+            continue  # the probe's evidence is shown in full beside its verdict above
+        st.caption("Note: " + n)
+
+
+def draw_loss_curve(ck):
+    """The training loss per step (and its moving mean) from the CSV beside the checkpoint."""
+    df = resources.loss_curve(ck.path, ck.info)
+    if df is None:
         st.info("No training loss curve next to this checkpoint (ours are written as `<name>.loss.csv`).")
-with right:
+        return
+    fig = go.Figure(go.Scatter(x=df["step"], y=df["loss"], mode="lines", name="loss per step",
+                               line=dict(color="rgba(99,110,250,0.35)", width=1),
+                               hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>"))
+    if len(df) > 50:
+        fig.add_trace(go.Scatter(x=df["step"], y=df["loss"].rolling(50, min_periods=1).mean(), mode="lines",
+                                 name="moving mean (50 steps)", line=dict(color="rgb(30,40,160)", width=2.5)))
+    fig.update_layout(title="Training loss (masked-patch MSE)", height=360, xaxis_title="step",
+                      yaxis_title="loss", yaxis_type="log", margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.25))
+    st.plotly_chart(fig, key="loss_curve", config={"displaylogo": False})
+    render.csv_download(df, f"{ck.path.stem}.loss.csv", "dl_loss", "Loss curve (CSV)")
+
+
+def draw_metadata(ck):
+    info = ck.info
     st.markdown("**Training metadata**")
     if info.training:
         st.json(info.training, expanded=1)
@@ -146,3 +161,24 @@ with right:
     st.download_button("Checkpoint info (JSON)", json.dumps(info.to_dict(), indent=2, default=str).encode(),
                        file_name=f"{ck.path.stem}.info.json", mime="application/json", key="dl_info",
                        icon=":material/download:")
+
+
+def main():
+    st.title("Checkpoints")
+    ck = pickers.pick_checkpoint(reset_geometry=False)  # first, so an input error is the first thing on the page
+    state.show_notices()
+    draw_family()
+    pickers.require(ck, hint="Choose a checkpoint in the sidebar to see its details.")
+    st.subheader(f"{ck.label}")
+    draw_class(ck)
+    draw_probe(ck.info)
+    draw_tiles(ck)
+    draw_abilities(ck)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        draw_loss_curve(ck)
+    with right:
+        draw_metadata(ck)
+
+
+main()

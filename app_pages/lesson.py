@@ -56,7 +56,7 @@ def missing_data():
 def checkpoint_note(v: View):
     if v.data is None:
         return
-    changed = lesson.stale(v.data, lesson.family())
+    changed = lesson.stale(v.data, assets.family())
     if changed:
         st.caption(f":material/info: The figures below were precomputed from the shipped checkpoints; "
                    f"{', '.join(changed)} now differ (retrained or another family): run `{lesson.COMMAND}` to "
@@ -176,7 +176,7 @@ def draw_three_models(v: View):
 
         with render.guard():
             im, h = resources.demo_image(img_name)
-            fam = lesson.family()
+            fam = assets.family()
             res0 = None
             for n in names:
                 model, info, sha = resources.load(fam[n])
@@ -515,7 +515,7 @@ st.markdown(current.text)  # drawn before anything heavy is imported: the first 
 import numpy as np  # noqa: E402
 
 from mae_core import ablations as ab  # noqa: E402
-from mae_core import architectures, cost  # noqa: E402
+from mae_core import architectures, assets, cost  # noqa: E402
 from ui import lesson  # noqa: E402
 from ui import quotes, receptive, render  # noqa: E402
 

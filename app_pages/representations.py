@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mae_core import ablations as ab
+from mae_core import assets
 from mae_core.errors import MAEError
 from mae_core.representations import results as R
 from ui import progress, render, resources, state
@@ -136,63 +137,66 @@ def published_figure(rows: list) -> go.Figure | None:
 
 
 # ------------------------------------------------------------------ page
-st.title("Representations: what the encoders learned")
-st.caption("Hu et al.'s claim is about representations: a longer sequence with a decoupled mask unit transfers "
-           "better. The other pages measure pixels and attention; this one measures the encoders' features. "
-           "**Linear CKA** (Kornblith et al. 2019) says how similar two layers' features are on the same images "
-           "(1 = the same up to rotation and scale). **Probes** on frozen features say how much of a label a simple "
-           "classifier can read from them: k-NN as DINO does it (k = 20, T = 0.07) and a linear probe "
-           "(standardised features, logistic regression), each over 5 stratified folds.")
+def draw_intro():
+    st.title("Representations: what the encoders learned")
+    st.caption("Hu et al.'s claim is about representations: a longer sequence with a decoupled mask unit transfers "
+               "better. The other pages measure pixels and attention; this one measures the encoders' features. "
+               "**Linear CKA** (Kornblith et al. 2019) says how similar two layers' features are on the same images "
+               "(1 = the same up to rotation and scale). **Probes** on frozen features say how much of a label a "
+               "simple classifier can read from them: k-NN as DINO does it (k = 20, T = 0.07) and a linear probe "
+               "(standardised features, logistic regression), each over 5 stratified folds.")
 
-fam = resources.family()
-names = list(fam)
-sb = st.sidebar
-sb.subheader("Compare")
-a_def = DEFAULT_PAIR[0] if DEFAULT_PAIR[0] in names else (names[0] if names else "")
-b_def = DEFAULT_PAIR[1] if DEFAULT_PAIR[1] in names else (names[-1] if names else "")
-params = [Param("cka_a", str, a_def, choices=tuple(names) or ("",)),
-          Param("cka_b", str, b_def, choices=tuple(names) or ("",)),
-          Param("cka_kind", str, "mean", choices=("mean", "cls"))]
-state.init(params)
-if not names:
-    st.error("No embedded checkpoints were found: this page compares the embedded family.")
-    st.stop()
-a = sb.selectbox("Checkpoint A (rows)", names, key="cka_a")
-b = sb.selectbox("Checkpoint B (columns)", names, key="cka_b")
-kind = sb.radio("Features", ("mean", "cls"), key="cka_kind", horizontal=True,
-                format_func={"mean": "mean-pooled patch tokens", "cls": "CLS token"}.get)
-state.publish(params)
 
-st.subheader(f"Layer similarity: {a} against {b}")
-try:
-    with progress.computing(f"Features of the {PHOTOS} for {a} and {b} (once per server)..."):
-        mat = photo_cka(str(fam[a]), resources.file_sha256(fam[a]), str(fam[b]), resources.file_sha256(fam[b]), kind)
-    left, right = st.columns([3, 2], gap="medium")
-    metric = f"linear CKA, {R.KIND_NAMES[kind]}, {PHOTOS} (unbiased HSIC)"
-    left.plotly_chart(cka_figure(mat, a, b, metric), theme=None, key="cka_heatmap",
-                      config=render.plotly_config(f"cka_{a}_{b}_{kind}"))
-    diag = np.diagonal(mat)
-    right.markdown(
-        f"Each cell compares one layer of **{a}** (row) with one layer of **{b}** (column), on the same "
-        f"{PHOTOS}, the encoders run on full, unmasked images at their own geometry. Layer 0 is the patch embedding; "
-        f"the last layer is after the final LayerNorm.\n\n"
-        f"Same-depth similarity: " + ", ".join(f"{v:.2f}" for v in diag)
-        + f" (layers 0 to {len(diag) - 1}).\n\n"
-        "With 17 images and 192 features per layer the plain CKA estimate is biased upwards, so this map uses the "
-        "unbiased HSIC estimator (Nguyen et al. 2021); values can then dip slightly below 0 for unrelated layers.")
-    if a == b:
-        right.info("The same checkpoint on both sides: the diagonal is 1 by definition.")
-except MAEError as e:
-    st.error(str(e).splitlines()[0])
+def draw_pair_controls(names: list) -> tuple[str, str, str]:
+    """The sidebar's pair of checkpoints and their features -> (A, B, kind); stops the page without a family."""
+    sb = st.sidebar
+    sb.subheader("Compare")
+    a_def = DEFAULT_PAIR[0] if DEFAULT_PAIR[0] in names else (names[0] if names else "")
+    b_def = DEFAULT_PAIR[1] if DEFAULT_PAIR[1] in names else (names[-1] if names else "")
+    params = [Param("cka_a", str, a_def, choices=tuple(names) or ("",)),
+              Param("cka_b", str, b_def, choices=tuple(names) or ("",)),
+              Param("cka_kind", str, "mean", choices=("mean", "cls"))]
+    state.init(params)
+    if not names:
+        st.error("No embedded checkpoints were found: this page compares the embedded family.")
+        st.stop()
+    a = sb.selectbox("Checkpoint A (rows)", names, key="cka_a")
+    b = sb.selectbox("Checkpoint B (columns)", names, key="cka_b")
+    kind = sb.radio("Features", ("mean", "cls"), key="cka_kind", horizontal=True,
+                    format_func={"mean": "mean-pooled patch tokens", "cls": "CLS token"}.get)
+    state.publish(params)
+    return a, b, kind
 
-rows = stored_rows(_stamp())
-probe_sets = sorted(R.probe_data_sets(rows), key=lambda d: "sanity probe" in d)  # natural photographs first
-st.subheader("Probes per layer")
-if not probe_sets:
-    st.info(f"No stored probe results ({R.FILE_NAME} is absent); `python scripts/representations.py` measures the "
-            "embedded family.")
-    recs = []
-else:
+
+def draw_cka(fam: dict, a: str, b: str, kind: str):
+    """Layer x layer similarity of A and B on the bundled photographs, and how to read it."""
+    st.subheader(f"Layer similarity: {a} against {b}")
+    try:
+        with progress.computing(f"Features of the {PHOTOS} for {a} and {b} (once per server)..."):
+            mat = photo_cka(str(fam[a]), resources.file_sha256(fam[a]), str(fam[b]), resources.file_sha256(fam[b]),
+                            kind)
+        left, right = st.columns([3, 2], gap="medium")
+        metric = f"linear CKA, {R.KIND_NAMES[kind]}, {PHOTOS} (unbiased HSIC)"
+        left.plotly_chart(cka_figure(mat, a, b, metric), theme=None, key="cka_heatmap",
+                          config=render.plotly_config(f"cka_{a}_{b}_{kind}"))
+        diag = np.diagonal(mat)
+        right.markdown(
+            f"Each cell compares one layer of **{a}** (row) with one layer of **{b}** (column), on the same "
+            f"{PHOTOS}, the encoders run on full, unmasked images at their own geometry. Layer 0 is the patch "
+            f"embedding; the last layer is after the final LayerNorm.\n\n"
+            f"Same-depth similarity: " + ", ".join(f"{v:.2f}" for v in diag)
+            + f" (layers 0 to {len(diag) - 1}).\n\n"
+            "With 17 images and 192 features per layer the plain CKA estimate is biased upwards, so this map uses "
+            "the unbiased HSIC estimator (Nguyen et al. 2021); values can then dip slightly below 0 for unrelated "
+            "layers.")
+        if a == b:
+            right.info("The same checkpoint on both sides: the diagonal is 1 by definition.")
+    except MAEError as e:
+        st.error(str(e).splitlines()[0])
+
+
+def draw_probe_controls(probe_sets: list) -> tuple[str, str, str]:
+    """Labelled set, probe and features, in a row above the chart -> (data, probe, kind)."""
     c1, c2, c3 = st.columns(3)
     more = [Param("probe_set", str, probe_sets[0], choices=tuple(probe_sets)),
             Param("probe", str, "k-NN", choices=("k-NN", "linear")),
@@ -202,7 +206,11 @@ else:
     probe = c2.radio("Probe", ("k-NN", "linear"), key="probe", horizontal=True)
     pkind = c3.radio("Features", tuple(R.KIND_NAMES.values()), key="probe_kind", horizontal=True)
     state.publish(more)
-    recs = R.probe_records(rows, data)
+    return data, probe, pkind
+
+
+def draw_probe_notes(fam: dict, recs: list, data: str, probe: str, pkind: str):
+    """Checkpoints on disk that differ from those measured, and what the labelled set is."""
     shas = {n: resources.file_sha256(p)[:12] for n, p in fam.items()}
     stale = sorted(r["checkpoint"] for r in recs if r["layer"] == 0 and r["probe"] == probe and r["kind"] == pkind
                    and shas.get(r["checkpoint"]) not in (None, r["sha256"]))
@@ -217,22 +225,25 @@ else:
         st.caption(f"**{data}**: natural photographs from GCompris's sorting game (Debian gcompris-qt-data; "
                    "public-domain and CC0 sources). Fewer than 300 images, so read the spread over the folds; the "
                    "family was trained on other GCompris photographs, monuments among them.")
-    left, right = st.columns([3, 2], gap="medium")
-    left.plotly_chart(per_layer_figure(recs, probe, pkind), theme=None, key="probe_layers",
-                      config=render.plotly_config(f"probes_{data}_{probe}_{pkind}"))
-    with right:
-        last = {r["checkpoint"]: r for r in sorted(recs, key=lambda r: r["layer"])
-                if r["probe"] == probe and r["kind"] == pkind}
-        best = {}
-        for r in recs:
-            if r["probe"] == probe and r["kind"] == pkind and r["top1"] > best.get(r["checkpoint"], {"top1": -1})["top1"]:
-                best[r["checkpoint"]] = r
-        st.dataframe([{"checkpoint": n, "last layer %": f"{r['top1']:.1f} ± {r['std']:.1f}",
-                       "best": f"{best[n]['top1']:.1f} (layer {best[n]['layer']})"} for n, r in last.items()],
-                     hide_index=True, width="stretch")
-        st.caption("Top-1 accuracy, mean ± standard deviation over the folds.")
-        render.csv_download(recs, f"probes_{render.safe_name(data)}.csv", key="dl_probes", label="Probe scores (CSV)")
 
+
+def draw_probe_table(recs: list, data: str, probe: str, pkind: str):
+    """Each checkpoint's last-layer and best score, and the scores as CSV."""
+    last = {r["checkpoint"]: r for r in sorted(recs, key=lambda r: r["layer"])
+            if r["probe"] == probe and r["kind"] == pkind}
+    best = {}
+    for r in recs:
+        if r["probe"] == probe and r["kind"] == pkind and r["top1"] > best.get(r["checkpoint"], {"top1": -1})["top1"]:
+            best[r["checkpoint"]] = r
+    st.dataframe([{"checkpoint": n, "last layer %": f"{r['top1']:.1f} ± {r['std']:.1f}",
+                   "best": f"{best[n]['top1']:.1f} (layer {best[n]['layer']})"} for n, r in last.items()],
+                 hide_index=True, width="stretch")
+    st.caption("Top-1 accuracy, mean ± standard deviation over the folds.")
+    render.csv_download(recs, f"probes_{render.safe_name(data)}.csv", key="dl_probes", label="Probe scores (CSV)")
+
+
+def draw_family_probes(recs: list, probe: str, pkind: str):
+    """The last layer's score of each member against L and against m."""
     st.subheader("Across the family, beside the studies that measured the mask unit")
     c1, c2 = st.columns(2)
     c1.plotly_chart(family_figure(recs, probe, pkind, "L"), theme=None, key="fam_L",
@@ -241,42 +252,75 @@ else:
                     config=render.plotly_config(f"family_m_{probe}"))
     st.caption("Ours, above: the embedded family at the last layer (p16-m1 and p8-m1 differ only in L; p8-m1 and "
                "p8-m2 only in m; p4-m4 masks the same 16-px cells as p16-m1 and p8-m2 with four times the tokens).")
-pub = published_figure(published_rows(None))
-if pub is not None:
+
+
+def draw_probes(fam: dict):
+    """The stored probe results: per layer for one labelled set, then across the family."""
+    rows = stored_rows(_stamp())
+    probe_sets = sorted(R.probe_data_sets(rows), key=lambda d: "sanity probe" in d)  # natural photographs first
+    st.subheader("Probes per layer")
+    if not probe_sets:
+        st.info(f"No stored probe results ({R.FILE_NAME} is absent); `python scripts/representations.py` measures "
+                "the embedded family.")
+        return
+    data, probe, pkind = draw_probe_controls(probe_sets)
+    recs = R.probe_records(rows, data)
+    draw_probe_notes(fam, recs, data, probe, pkind)
+    left, right = st.columns([3, 2], gap="medium")
+    left.plotly_chart(per_layer_figure(recs, probe, pkind), theme=None, key="probe_layers",
+                      config=render.plotly_config(f"probes_{data}_{probe}_{pkind}"))
+    with right:
+        draw_probe_table(recs, data, probe, pkind)
+    draw_family_probes(recs, probe, pkind)
+
+
+def draw_published():
+    """Kong et al. and Pixio, the two studies that measured the mask unit's effect on probes."""
+    pub = published_figure(published_rows(None))
+    if pub is None:
+        return
     st.plotly_chart(pub, theme=None, key="published_probes", config=render.plotly_config("kong_pixio_probes"))
     st.caption(f"**{ab.NOT_FROM_HU}** Kong et al. (CVPR 2023) ran Hu et al.'s code on ViT-B/8 with IN-1K (their "
                "text contradicts the 4×4 value of their own table); Pixio (2025) §4.5 changed only the masking "
                "granularity at MAE's own decoder (the figures are changes, as the text gives them). Both trained "
                "large models on large data: our family is 6 blocks of width 192 trained on 197 photographs.")
 
+
 # ------------------------------------------------------------------ your folder (local paths only)
-if resources.local_paths_allowed():
+def probe_folder(fam: dict, folder: str, picked: list) -> list:
+    """Features of the folder's images for each picked checkpoint (with a progress bar each), probed -> score
+    records; MAEError for a folder that cannot be read."""
+    from mae_core.representations import imagesets
+    from mae_core.representations.features import features_for
+
+    images = imagesets.labelled_folder(Path(folder))
+    out = []
+    for n in picked:
+        bar = st.progress(0.0, text=f"{n}: features of {len(images)} images")
+        with progress.computing(f"{n}: features", spinner=False):
+            store = features_for(fam[n], images, on_batch=lambda d, t, bar=bar, n=n: bar.progress(
+                d / t, text=f"{n}: features {d}/{t}"))[0]
+        bar.empty()
+        if store.skipped:
+            st.warning(f"{n}: {len(store.skipped)} unreadable image(s) skipped, e.g. "
+                       f"{next(iter(store.skipped))}")
+        for s in folder_probes(str(store.root), resources.file_sha256(fam[n]), ("knn", "linear"),
+                               ("cls", "mean")):
+            out.append(dict(checkpoint=n, probe=s["probe"], kind=R.KIND_NAMES[s["kind"]], layer=s["layer"],
+                            top1=100 * s["mean"], std=100 * s["std"]))
+    return out
+
+
+def draw_folder_probes(fam: dict, names: list):
+    """A labelled folder on this machine, probed with the picked checkpoints (kept for the session)."""
     st.subheader("Probe your own labelled folder")
     st.caption("A folder on this machine with one subfolder per class (e.g. Imagenette). Features are cached on "
                "disk per checkpoint and folder, so a second run is instant.")
     folder = st.text_input("Folder", key="rep_folder", placeholder="/data/imagenette2-160/val")
     picked = st.multiselect("Checkpoints", names, default=[n for n in DEFAULT_PAIR if n in names], key="rep_ckpts")
     if st.button("Run the probes", key="rep_run", disabled=not folder or not picked):
-        from mae_core.representations import imagesets
-        from mae_core.representations.features import features_for
-
         try:
-            images = imagesets.labelled_folder(Path(folder))
-            out = []
-            for n in picked:
-                bar = st.progress(0.0, text=f"{n}: features of {len(images)} images")
-                with progress.computing(f"{n}: features", spinner=False):
-                    store = features_for(fam[n], images, on_batch=lambda d, t, bar=bar, n=n: bar.progress(
-                        d / t, text=f"{n}: features {d}/{t}"))[0]
-                bar.empty()
-                if store.skipped:
-                    st.warning(f"{n}: {len(store.skipped)} unreadable image(s) skipped, e.g. "
-                               f"{next(iter(store.skipped))}")
-                for s in folder_probes(str(store.root), resources.file_sha256(fam[n]), ("knn", "linear"),
-                                       ("cls", "mean")):
-                    out.append(dict(checkpoint=n, probe=s["probe"], kind=R.KIND_NAMES[s["kind"]], layer=s["layer"],
-                                    top1=100 * s["mean"], std=100 * s["std"]))
-            st.session_state["rep_results"] = (folder, out)
+            st.session_state["rep_results"] = (folder, probe_folder(fam, folder, picked))
         except MAEError as e:
             st.error(str(e).splitlines()[0])
     res = st.session_state.get("rep_results")
@@ -287,3 +331,18 @@ if resources.local_paths_allowed():
             col.plotly_chart(per_layer_figure(recs_user, pname, R.KIND_NAMES["mean"]), theme=None,
                              key=f"user_{pname}", config=render.plotly_config(f"probes_folder_{pname}"))
         render.csv_download(recs_user, "probes_folder.csv", key="dl_user", label="Your folder's scores (CSV)")
+
+
+def main():
+    draw_intro()
+    fam = assets.family()
+    names = list(fam)
+    a, b, kind = draw_pair_controls(names)
+    draw_cka(fam, a, b, kind)
+    draw_probes(fam)
+    draw_published()
+    if resources.local_paths_allowed():
+        draw_folder_probes(fam, names)
+
+
+main()

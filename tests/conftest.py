@@ -82,6 +82,41 @@ def shipped_family() -> dict:
     return {n: p for n, p in assets.family(assets.SHIPPED_DIR).items() if n in TINY_FAMILY}
 
 
+# ------------------------------------------------------------------ files users bring
+def png(size=(40, 30), color=(200, 30, 30)) -> bytes:
+    """A plain-colour PNG's bytes, as an upload."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def tiny_ckpt(folder: Path, name="mine", recorded_target=True, seed=0) -> Path:
+    """A random 64-px p8 model; without a recorded target when asked (a sidecar without norm_pix_loss)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from mae_core.model import MAEConfig, build_model
+    from mae_core.checkpoints import save_checkpoint
+
+    torch.manual_seed(seed)
+    m = build_model(MAEConfig(img_size=64, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+                              decoder_depth=1, decoder_num_heads=2))
+    folder.mkdir(parents=True, exist_ok=True)
+    if recorded_target:
+        return save_checkpoint(m, folder / f"{name}.safetensors")
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(folder / f"{name}.safetensors"))
+    cfg = m.cfg.to_dict()
+    del cfg["norm_pix_loss"]
+    (folder / f"{name}.json").write_text(json.dumps({"config": cfg}))
+    return folder / f"{name}.safetensors"
+
+
 # ------------------------------------------------------------------ markers (registered in pyproject.toml)
 # Applied here from what a test uses, so that a new browser or deployment test is marked without remembering to:
 # anything that starts headless Chromium needs one of these fixtures, and every test of test_deploy.py runs nginx.

@@ -18,7 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mae_core.errors import MAEError
-from conftest import open_page
+from conftest import open_page, png
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -47,10 +47,8 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def png(size=(40, 30), color=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, format="PNG")
-    return buf.getvalue()
+def main_errors(at) -> list[str]:
+    return [e.value for e in at.main.error]
 
 
 # ------------------------------------------------------------------ every page
@@ -816,3 +814,33 @@ def test_ablation_measured_charts_default_to_the_checkpoints_and_gaussian_fill()
     at.multiselect(key="mck").set_value([]).run()
     at.multiselect(key="mbl").set_value([]).run()
     assert not problems(at) and any("Pick at least one" in i.value for i in at.info)
+
+
+# ------------------------------------------------------------------ key facts readable, never truncated
+def _metric_parents(block, parent=None, out=None):
+    """(metric, the block that holds it) for every st.metric under `block`."""
+    out = [] if out is None else out
+    for child in getattr(block, "children", {}).values():
+        if type(child).__name__ == "Metric":
+            out.append((child, parent if parent is not None else block))
+        else:
+            _metric_parents(child, child, out)
+    return out
+
+
+def _wrapping_row(block) -> bool:
+    fc = getattr(getattr(block, "proto", None), "flex_container", None)
+    return type(block).__name__ == "Block" and fc is not None and fc.wrap and fc.direction == fc.HORIZONTAL
+
+
+@pytest.mark.parametrize("page", ["app_pages/checkpoints.py", RECON])
+def test_metric_tiles_wrap_instead_of_truncating_and_the_class_is_whole(page):
+    at = open_page(page)
+    assert not at.exception and not main_errors(at), main_errors(at)
+    found = _metric_parents(at.main)
+    assert found
+    cramped = [m.label for m, parent in found if not _wrapping_row(parent)]
+    assert not cramped, f"metric tiles in fixed columns (cut on a narrow page): {cramped}"
+    if "checkpoints" in page:
+        assert "Class" not in [m.label for m, _ in found]  # a badge, which never truncates
+        assert any("**Sequence** :" in md.value and "-badge[" in md.value for md in at.main.markdown)

@@ -26,10 +26,6 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str:
     return sha256_file(path)
 
 
-family_dir = assets.family_dir  # the embedded family's one home (torch-free)
-family = assets.family
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def _header(path: str, mtime_ns: int) -> dict:
     from safetensors import safe_open
@@ -42,7 +38,7 @@ def _header(path: str, mtime_ns: int) -> dict:
 def native(name: str, d: dict | None = None) -> dict:
     """{'I', 'p', 'depth', 'grid'} of an embedded checkpoint from its header (our format; no torch), else from the
     lesson data, else the shipped family's nominal values."""
-    p = family().get(name)
+    p = assets.family().get(name)
     if p is not None:
         try:
             c = _header(str(p), p.stat().st_mtime_ns)["config"]

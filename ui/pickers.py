@@ -131,7 +131,7 @@ def _on_checkpoint_change(prefix: str, reset_geometry: bool):
 def _from_family(prefix: str, on_change, extra: list):
     """The embedded family, by name."""
     sb = st.sidebar
-    fam = resources.family()
+    fam = assets.family()
     name = sb.selectbox("Embedded checkpoint", list(fam), key=f"{prefix}ckpt", on_change=on_change,
                         help="\n".join(f"- **{n}**: {assets.FAMILY.get(n, '')}" for n in fam))
     sb.caption(assets.FAMILY.get(name, ""))
@@ -211,7 +211,7 @@ class Source:
 
 
 SOURCES = {
-    "embedded": Source("Embedded family", lambda: bool(resources.family()), _from_family),
+    "embedded": Source("Embedded family", lambda: bool(assets.family()), _from_family),
     "published": Source(catalogue_picker.SOURCES["published"], lambda: True, catalogue_picker.pick_published),
     "library": Source(catalogue_picker.SOURCES["library"], catalogue_picker.library_available,
                       catalogue_picker.pick_library),
@@ -225,7 +225,7 @@ def checkpoint_params(prefix: str = "", other_than: str | None = None) -> list[P
     """other_than: a family member the default must differ from (a comparison starts with another model: the
     trained pair's partner where there is one, else the next member)."""
     sources = [k for k, s in SOURCES.items() if s.offered()]
-    names = tuple(resources.family()) or ("",)
+    names = tuple(assets.family()) or ("",)
     preferred = ([presets.PAIR.compare] if other_than == presets.PAIR.checkpoint else []) + list(names)
     default = next((n for n in preferred if n in names and n != other_than), names[0])
     return [Param(f"{prefix}ckpt_src", str, sources[0], choices=tuple(sources)),
@@ -259,8 +259,8 @@ def pick_checkpoint(prefix: str = "", title: str = "Checkpoint", reset_geometry:
     state.init(params)
     on_change = functools.partial(_on_checkpoint_change, prefix, reset_geometry)  # also given to the catalogue
     sb.subheader(title)
-    if not resources.family():
-        sb.warning(f"No embedded checkpoints in {resources.family_dir()} yet (the family is trained separately); "
+    if not assets.family():
+        sb.warning(f"No embedded checkpoints in {assets.family_dir()} yet (the family is trained separately); "
                    "give a path or upload one.")
     src = sb.radio("Source", params[0].choices, key=f"{prefix}ckpt_src", format_func=SOURCE_LABELS.get,
                    horizontal=True, on_change=on_change, label_visibility="collapsed")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from mae_core import assets
+
 from . import resources, state
 
 
@@ -55,7 +57,7 @@ PAPER_PRESETS = (
 
 def available(preset: Preset) -> bool:
     """A model preset needs its checkpoint(s) in the embedded family; a paper preset is always available."""
-    fam = resources.family()
+    fam = assets.family()
     return all(n in fam for n in (preset.checkpoint, preset.compare) if n)
 
 
@@ -64,7 +66,7 @@ def values(preset: Preset, with_mask: bool = True, prefix: str = "") -> dict:
     out = {}
     I, p = preset.image_size, preset.patch_size
     if preset.checkpoint:
-        model, info, _ = resources.load(resources.family()[preset.checkpoint])
+        model, info, _ = resources.load(assets.family()[preset.checkpoint])
         I, p = int(model.cfg.img_size[0]), int(model.cfg.patch_size)
         out.update({f"{prefix}ckpt_src": "embedded", f"{prefix}ckpt": preset.checkpoint})
     out.update({"I": I, "p": p})

@@ -50,10 +50,6 @@ def upload_cap_mb() -> int:
 
 
 # ------------------------------------------------------------------ where things are
-family_dir = assets.family_dir  # the embedded family: its one home is mae_core.assets, read at call time
-family = assets.family
-
-
 def local_paths_allowed() -> bool:
     """Reading server-side paths typed by the user; switch off on a shared server with MAE_ALLOW_LOCAL_PATHS=0."""
     return settings.get("MAE_ALLOW_LOCAL_PATHS")

@@ -91,7 +91,7 @@ def _default_checkpoint():
 
     from . import pickers
 
-    fam = resources.family()
+    fam = assets.family()
     path = fam.get(assets.DEFAULT_NAME) or next(iter(fam.values()), None)
     if path is None:
         return None
@@ -139,7 +139,7 @@ def warm_defaults() -> None:
 
     receptive.receptive_field(str(ck.path), ck.sha, g.image_size, g.patch_size, (gh // 2, gw // 2), img_key, img,
                               fit="stretch")
-    for other in resources.family().values():  # a class following links to the other members: no model load
+    for other in assets.family().values():  # a class following links to the other members: no model load
         if other != ck.path:
             resources.load(other)
             resources.inspect(other)
