@@ -169,7 +169,6 @@ def draw_three_models(v: View):
             shown.append((n, lesson.image_of(v.data[f"recon/{n}/pasted"], 192), float(mt[0]), int(mt[3]), int(mt[2])))
         gauss = float(v.data["recon/p16-m1/metrics"][7])
     else:
-        from ui import warmup
 
         warmup.ensure()  # the model stage, once per process, before this session imports torch (ui/warmup.py)
         from ui import resources
@@ -260,8 +259,8 @@ PAYOFF_NAMES = ("p16-m1", "p8-m1", "p8-m2")
 def draw_payoff(v: View):
     import plotly.graph_objects as go
 
-    from mae_core.representations import results as R
     from mae_core.colours import checkpoint as checkpoint_colour
+    from mae_core.representations import results as R
 
     rows = R.load()
     data = next((d for d in R.probe_data_sets(rows) if d.startswith("gcompris")), None)
@@ -516,8 +515,14 @@ import numpy as np  # noqa: E402
 
 from mae_core import ablations as ab  # noqa: E402
 from mae_core import architectures, assets, cost  # noqa: E402
-from ui import lesson  # noqa: E402
-from ui import quotes, receptive, render  # noqa: E402
+from ui import (  # noqa: E402
+    lesson,  # noqa: E402
+    quotes,
+    receptive,
+    render,
+    warmup,
+)
+
 
 @st.fragment
 def draw_step(current: Step):

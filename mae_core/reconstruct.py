@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import compiled
-from . import cost
+from . import compiled, cost
+from .assets import DEMO_IMAGES
 from .baselines import BASELINE_GIVEN, baseline_errors
-from .errors import ConfigError
 from .cost import FlopEstimate
+from .errors import ConfigError
 from .geometry import SequenceLengths, sequence_lengths
 from .images import IMAGENET_MEAN, PAD_NOTE, check_fit, denormalise, fit_image, image_notes, load_image, normalise
 from .masking import Mask, make_mask, mask_from_array, pixel_mask
@@ -289,7 +289,6 @@ def held_out_quality(model, mask_unit: int, images=None, seeds: int = 5, mask_ra
     same masks, averaged over images (default: the held-out demo images) x seeds 0..seeds-1.
 
     Returns dict(model=, mean_fill=, gaussian_fill=) in [0, 1] RGB MSE units."""
-    from .assets import DEMO_IMAGES
 
     rows = []
     for img in (DEMO_IMAGES.values() if images is None else images):

@@ -114,3 +114,93 @@ def test_every_page_file_is_registered_once():
     files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py"))
     assert sorted(p.file for p in PAGES) == files
     assert sum(p.default for p in PAGES) == 1 and len({p.url_path for p in PAGES}) == len(PAGES)
+
+
+# Third-party modules that cost real time or memory to import (torch alone takes seconds): deferring them into the
+# function that needs them is what keeps the light paths light.
+HEAVY = {"torch", "torchvision", "timm", "transformers", "huggingface_hub", "safetensors", "sklearn", "skimage",
+         "scipy", "plotly", "pandas", "numpy", "PIL", "tqdm", "requests", "streamlit", "playwright", "matplotlib"}
+PLATFORM = {"resource": "Unix only: the benchmark measures peak memory where the platform has it"}
+
+
+def _imports(path: Path, mod: str, files: dict):
+    """(line, [targets], at_module_level) for each import statement; targets as in import_graph, plus the raw
+    third-party name."""
+    here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+
+    def targets(node):
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else [])) \
+            if node.level else (node.module or "")
+        return [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in files]
+
+    out = []
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                visit(child, True)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                out.append((child.lineno, targets(child), not in_function))
+            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            else:
+                visit(child, in_function)
+
+    visit(ast.parse(path.read_text(), str(path)), False)
+    return out
+
+
+def light_function_level_imports() -> list[str]:
+    """Function-level imports that defer nothing: not a heavy library, not a project module that imports one when
+    it loads, not a platform-specific module, and not one that would close an import cycle at module level."""
+    files = _modules()
+
+    def owner(name):
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    table = {m: _imports(p, m, files) for m, p in files.items()}
+    top = {m: {t for _, ts, level in rows if level for t in ts} for m, rows in table.items()}
+    memo: dict = {}
+
+    def heavy(name, seen=()):
+        if name.split(".")[0] in HEAVY:
+            return True
+        mod = owner(name)
+        if mod is None or mod in seen:
+            return False
+        if mod not in memo:
+            # loading a submodule runs its packages' __init__ too
+            chain = [mod] + [".".join(mod.split(".")[:k]) for k in range(1, mod.count("."))]
+            memo[mod] = any(heavy(t, seen + (mod,)) for c in chain if c in files for t in top[c])
+        return memo[mod]
+
+    def reaches(src, dst):
+        todo, seen = [src], set()
+        while todo:
+            m = todo.pop()
+            if m == dst:
+                return True
+            if m in seen:
+                continue
+            seen.add(m)
+            todo += [o for t in top.get(m, ()) if (o := owner(t))]
+        return False
+
+    bad = []
+    for mod, rows in table.items():
+        for line, targets, level in rows:
+            if level or any(heavy(t) for t in targets) or targets[0].split(".")[0] in PLATFORM:
+                continue
+            if any(owner(t) and reaches(owner(t), mod) for t in targets):
+                continue  # at module level it would close a cycle
+            bad.append(f"{files[mod].relative_to(ROOT)}:{line} imports {targets[0]} inside a function")
+    return sorted(bad)
+
+
+def test_function_level_imports_only_defer_heavy_libraries():
+    # a light module imported inside a function only hides a dependency from the reader
+    assert light_function_level_imports() == []

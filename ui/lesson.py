@@ -5,6 +5,7 @@ steps, masked images). Live recomputation (another seed or image) goes through u
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from mae_core import assets, colours
 from mae_core.digest import sha256_file
+from ui import warmup
 
 from . import render
 from .lesson_data import COMMAND, DATA, data  # noqa: F401  (the page reads them from here)
@@ -132,7 +134,6 @@ def noise_figure(steps: dict, grid: tuple, title: str, height: int = 380):
 
 
 def _title(text: str, width: int = 52) -> str:
-    import textwrap
 
     return "<br>".join(textwrap.wrap(text, width))
 
@@ -194,7 +195,6 @@ def restore_figure(steps: dict, grid: tuple, title: str, height: int = 380):
 
 def live_steps(grid, m: int, r: float, seed: int) -> dict:
     """The masking steps for settings the data does not hold (imports torch via mae_core.masking)."""
-    from ui import warmup
 
     warmup.ensure()  # torch and the model code, once per process, before the first import from a session
     from mae_core.masking import shuffle_steps

@@ -20,10 +20,14 @@ import numpy as np
 import streamlit as st
 
 from mae_core import assets, settings
+from mae_core.catalogue import load_catalogue
 from mae_core.errors import CheckpointError, ImageError, MAEError
+from mae_core.fetch.locations import cached, library_dirs
+from mae_core.fetch.receipt import heads_for
 from mae_core.images import image_hash, load_image
 
 from .limits import LIMITER, MEMORY_BUDGET_MB
+from .uploads import extract_model_zip
 
 MAX_IMAGE_UPLOAD_MB = settings.get("MAE_MAX_IMAGE_MB")
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "mae_explorer_uploads"
@@ -89,7 +93,6 @@ def file_sha256(path) -> str:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _inspect(path: str, sha: str):
     from mae_core.checkpoints import inspect_checkpoint
-    from mae_core.fetch.receipt import heads_for
 
     try:
         return inspect_checkpoint(path, **heads_for(path))  # head counts a fetched checkpoint's receipt records
@@ -132,7 +135,6 @@ def _load(path: str, sha: str, target: str = "auto"):
         return retarget(model, info, target)
     try:
         # MAE_DEVICE: auto (CUDA when present, else CPU), cpu or cuda; adapted variants and results follow it
-        from mae_core.fetch.receipt import heads_for
         from mae_core.precision import resolve_device
 
         model, info = load_checkpoint(path, device=resolve_device(settings.get("MAE_DEVICE")),
@@ -171,9 +173,7 @@ def find(directory: str) -> list[str]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _library(dirs: tuple) -> dict:
-    from mae_core.catalogue import load_catalogue
     from mae_core.checkpoints import find_checkpoints
-    from mae_core.fetch.locations import cached
 
     entries = list(load_catalogue())
     out = {}
@@ -206,7 +206,6 @@ def _library(dirs: tuple) -> dict:
 def library() -> dict:
     """name -> path of the checkpoints in the operator's model library (MAE_MODEL_LIBRARY=dir1:dir2): catalogue
     entries fetched there (`python -m mae_core fetch ID --cache-dir DIR`) by id, other checkpoints by file name."""
-    from mae_core.fetch.locations import library_dirs
 
     dirs = tuple(str(d) for d in library_dirs())
     return _library(dirs) if dirs else {}
@@ -264,7 +263,6 @@ def save_upload(data: bytes, name: str) -> Path:
     _prune_uploads(keep=MAX_KEPT_UPLOADS - 1, spare=folder)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     if safe.lower().endswith(".zip"):
-        from .uploads import extract_model_zip
 
         target = folder / (safe[:-4] or "model")
         if not (target / "config.json").is_file():
