@@ -97,7 +97,7 @@ def test_no_import_cycle_in_mae_core_and_ui():
 
 TORCH_FREE = ["mae_core.settings", "mae_core.assets", "mae_core.digest", "mae_core.geometry", "mae_core.errors",
               "mae_core.config", "mae_core.cost", "mae_core.architectures", "mae_core.metrics", "mae_core.baselines",
-              "mae_core.attention_conventions"]
+              "mae_core.attention_conventions", "mae_core.sources"]
 
 
 def test_the_light_core_imports_no_torch():
