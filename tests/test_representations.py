@@ -378,3 +378,32 @@ def test_stored_results_round_trip_and_read_as_the_page_reads_them(tmp_path):
     delta, spread, beyond = R.compare(recs, "p8-m1", "p8-m2")
     assert delta == pytest.approx(24.0) and spread == pytest.approx(5.0) and beyond
     assert "+24.0 points, more than the spread" in R.change_sentence(recs, "p8-m1", "p8-m2", "m 1 → 2")
+
+
+def test_attentive_pooler_equals_the_value_projection_on_every_token():
+    """The pooler projects the q pooled vectors, not the T tokens: the same numbers, since attention rows sum to 1."""
+    import torch
+
+    torch.manual_seed(0)
+    m = P.AttentivePooler(48, 5, num_queries=3)
+    x = torch.randn(4, 100, 48)
+    attn = torch.softmax(torch.einsum("qd,btd->bqt", m.queries, x) * 48 ** -0.5, dim=-1)
+    textbook = m.head(m.norm(torch.einsum("bqt,btd->bqd", attn, m.value(x)).mean(1)))
+    assert torch.allclose(m(x), textbook, atol=1e-5)
+
+
+def test_last_layer_table_puts_the_three_probes_side_by_side():
+    from mae_core.representations import results as R
+
+    recs = [dict(checkpoint="a", probe=p, kind=k, layer=l, top1=10.0 * l + i, std=1.0, L=64, mask_unit=1)
+            for i, (p, k) in enumerate((("k-NN", R.KIND_NAMES["mean"]), ("linear", R.KIND_NAMES["mean"]),
+                                        ("k-NN", R.KIND_NAMES["cls"])))
+            for l in (0, 6)]
+    recs.append(dict(checkpoint="a", probe="attentive", kind=R.TOKENS, layer=6, top1=70.25, std=2.0, L=64,
+                     mask_unit=1))
+    recs.append(dict(checkpoint="b", probe="linear", kind=R.KIND_NAMES["mean"], layer=6, top1=50.0, std=3.0, L=256,
+                     mask_unit=2))
+    assert R.last_layer_table(recs) == [
+        {"checkpoint": "a", "L": 64, "m": 1, "k-NN %": "60.0 ± 1.0", "linear %": "61.0 ± 1.0",
+         "attentive %": "70.2 ± 2.0"},
+        {"checkpoint": "b", "L": 256, "m": 2, "linear %": "50.0 ± 3.0"}]

@@ -167,7 +167,9 @@ def _pooler_class():
 
         def forward(self, x):  # x (B, T, D)
             attn = torch.softmax(torch.einsum("qd,btd->bqt", self.queries, x) * x.shape[-1] ** -0.5, dim=-1)
-            pooled = torch.einsum("bqt,btd->bqd", attn, self.value(x)).mean(1)
+            # the value projection after the average: attn's rows sum to 1, so attn @ value(x) = value(attn @ x),
+            # and projecting q pooled vectors instead of T tokens makes a step T/q times cheaper (1024 tokens: 256x)
+            pooled = self.value(torch.einsum("bqt,btd->bqd", attn, x)).mean(1)
             return self.head(self.norm(pooled))
 
     return _AttentivePooler
