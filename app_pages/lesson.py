@@ -324,6 +324,10 @@ def payoff_caption(pix: dict, recs: list) -> str:
                          "does not change them beyond the fold spread" if not unit[2] else "hurts them")
             parts.append(f"At this scale (6 blocks of width 192, 197 training photographs) the longer sequence "
                          f"{verdict_l}, and the mask unit {verdict_m}.")
+        unit_att = R.change_sentence(recs, "p8-m1", "p8-m2", "mask unit 1 → 2 at L = 256", probe="attentive",
+                                     kind=R.TOKENS)
+        if unit_att:
+            parts.append(f"An attentive probe, which reads every patch token: {unit_att}.")
         if pix:
             same = min(pix, key=pix.get) == best["checkpoint"]
             parts.append(f"Here the model that fills holes best, {best['checkpoint']}, also has the features a probe "

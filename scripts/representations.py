@@ -8,7 +8,9 @@
 - k-NN (DINO) and linear probes, CLS and mean-pooled, every layer, on the labelled sets that ship inside packages:
   30 of each of scikit-learn's digits and scikit-image's lfw_subset (sanity probes, not natural images, so not
   evidence about L), and GCompris's 140 sorting-game photographs in 5 classes (Debian gcompris-qt-data, downloaded
-  with apt-get; natural photographs, but fewer than 300).
+  with apt-get; natural photographs, but fewer than 300);
+- on GCompris, the attentive probe too (a cross-attention pooler over the last layer's patch tokens, trained per
+  fold; --attentive-steps AdamW steps).
 
 Features are cached (MAE_FEATURE_DIR), so a rerun only recomputes the probes. Prints the figures it stores.
 """
@@ -41,6 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--attentive-steps", type=int, default=300)
     a = ap.parse_args(argv)
 
     import torch
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
     from mae_core.ablations import to_csv
     from mae_core.representations import analysis as an
     from mae_core.representations import imagesets, results
-    from mae_core.representations.features import features_for
+    from mae_core.representations.features import encoder_depth, features_for
 
     family = assets.family()
     if not family:
@@ -70,8 +73,10 @@ def main(argv=None) -> int:
     for data, images, few in sets:
         t0 = time.perf_counter()
         stores = {}
+        attentive = data.startswith("gcompris")
         for name, path in family.items():
-            stores[name] = features_for(path, images, device=dev, progress=True)
+            stores[name] = features_for(path, images, device=dev, progress=True,
+                                        token_layers=[encoder_depth(path)] if attentive else ())
         print(f"{data}: features of {len(images)} images x {len(family)} checkpoints in "
               f"{time.perf_counter() - t0:.1f} s (loadavg {os.getloadavg()[0]:.2f})")
         for x, y in combinations(family, 2):
@@ -83,7 +88,10 @@ def main(argv=None) -> int:
         if images.labelled:
             for name, (store, info, _) in stores.items():
                 t1 = time.perf_counter()
-                scores = an.probe_table(store, ("knn", "linear"), ("cls", "mean"), None, a.folds, a.seed)
+                probes = ("knn", "linear", "attentive") if attentive else ("knn", "linear")
+                scores = an.probe_table(store, probes, ("cls", "mean"), None, a.folds, a.seed,
+                                        attentive_layers=[store.layers[-1]] if attentive else (),
+                                        attentive_steps=a.attentive_steps, device=dev)
                 rows += results.probe_rows(name, scores, store, info, data, prov(info))
                 best = max(scores, key=lambda s: s.mean)
                 last = [s for s in scores if s.layer == store.layers[-1]]

@@ -49,6 +49,11 @@ def test_page_shows_the_default_pair_heatmap_probes_and_published_evidence():
     if (ROOT / "assets" / "ablations" / "measured_representations.csv").is_file():
         assert at.selectbox(key="probe_set").value.startswith("gcompris")  # natural photographs first
         assert any("natural photographs" in c.value and "Fewer than 300" in c.value for c in at.caption)
+        # the three probes side by side at the last layer, the attentive one from the stored rows
+        assert any(m.value.startswith("**Three probes at the last layer, gcompris") for m in at.markdown)
+        table = next(d.value for d in at.dataframe if "attentive %" in d.value.columns)
+        assert list(table.columns) == ["checkpoint", "L", "m", "k-NN %", "linear %", "attentive %"]
+        assert set(table["checkpoint"]) == {"p16-m1", "p8-m1", "p8-m2", "p4-m4"}
         at.selectbox(key="probe_set").set_value("digits300 (sanity probe)").run()
         assert any("sanity probe" in c.value and "not evidence" in c.value for c in at.caption)
         figs = [json.loads(c.proto.spec) for c in charts(at)]

@@ -19,6 +19,7 @@ SOURCE = "python scripts/representations.py"
 CKA_METRIC = "linear CKA ({kind}{how})"
 PROBE_METRIC = "{probe} top-1 (%), {kind}"
 KIND_NAMES = {"mean": "mean-pooled patch tokens", "cls": "CLS token"}
+TOKENS = "patch tokens"  # the attentive probe's input: every patch token, pooled by the probe itself
 _STD = re.compile(r"std ([\d.]+) over (\d+) folds")
 
 
@@ -57,7 +58,7 @@ def probe_rows(name: str, scores, store, info, data: str, provenance: dict) -> l
     for s in scores:
         rows.append(dict(study=STUDY, table=f"probes on {data}", model=name, setting="layer",
                          setting_value=str(s.layer), series=f"{name} {s.probe} {s.kind}", layer=s.layer,
-                         metric=PROBE_METRIC.format(probe=s.probe, kind=KIND_NAMES.get(s.kind, s.kind)),
+                         metric=PROBE_METRIC.format(probe=s.probe, kind=KIND_NAMES.get(s.kind, TOKENS)),
                          value=100.0 * s.mean, status="MEASURED", source=SOURCE, checkpoint=name,
                          note=f"mean over stratified folds; std {100 * s.std:.2f} over {len(s.folds)} folds; images "
                               f"sha256 {store.meta['images_sha256'][:12]}",
@@ -145,3 +146,22 @@ def change_sentence(recs: list, a: str, b: str, what: str, probe: str = "linear"
     size = "more than" if beyond else "within"
     return (f"{a} → {b} ({what}): {ra['top1']:.1f} → {rb['top1']:.1f} %, {delta:+.1f} points, {size} the spread "
             f"over folds (±{spread:.1f})")
+
+
+def last_layer_table(recs: list) -> list[dict]:
+    """One row per checkpoint: its L and m and each probe's last-layer score on mean-pooled features (the attentive
+    probe on the patch tokens), as "mean ± std" text; probes with no stored score are left out of a row."""
+    cols = (("k-NN", KIND_NAMES["mean"]), ("linear", KIND_NAMES["mean"]), ("attentive", TOKENS))
+    out = []
+    for name in dict.fromkeys(r["checkpoint"] for r in recs):
+        row = {}
+        for probe, kind in cols:
+            r = last_layer(recs, name, probe, kind)
+            if r is not None:
+                row.setdefault("checkpoint", name)
+                row.setdefault("L", r.get("L"))
+                row.setdefault("m", r.get("mask_unit"))
+                row[f"{probe} %"] = f"{r['top1']:.1f} ± {r['std']:.1f}"
+        if row:
+            out.append(row)
+    return out
