@@ -80,8 +80,9 @@ def draw_lengths(v: View):
     rr = st.slider("Mask ratio r", 0.05, 0.95, step=0.05, key="lr")
     a = architectures.embedded()
     rows = []
-    for name, p_ in (("p16-m1", 16), ("p8-m2", 8), ("p4-m4", 4)):
-        cfg = a.replace(img_size=(128, 128), patch_size=p_)
+    for name in ("p16-m1", "p8-m2", "p4-m4"):
+        member = assets.MEMBERS[name]
+        cfg = a.replace(img_size=(member.image_size,) * 2, patch_size=member.patch_size)
         lens = cost.lengths(cfg, mask_ratio=rr)
         fl = cost.flops(cfg, lens.Le)
         rows.append(dict(name=f"{name} (L={lens.L:,})", L=lens.L, Le=lens.Le, Ld=lens.Ld, enc=fl.encoder / 1e9,
@@ -139,9 +140,10 @@ def draw_mask_unit(v: View):
     base = v.data["recon/original"].astype(np.float32) / 255 if v.data is not None and img_name == "flower" \
         else lesson.demo_array(img_name)
     cols = main().columns(3)
-    for col, (name, p_, m_, what) in zip(cols, (("p16-m1", 16, 1, "16-px holes, L = 64"),
-                                                ("p8-m1", 8, 1, "8-px holes, L = 256"),
-                                                ("p8-m2", 8, 2, "16-px holes, L = 256"))):
+    for col, name in zip(cols, ("p16-m1", "p8-m1", "p8-m2")):
+        member = assets.MEMBERS[name]
+        p_, m_ = member.patch_size, member.mask_unit
+        what = f"{p_ * m_}-px holes, L = {member.L}"
         steps = lesson.steps_from(v.data, name, m_) if int(s_) == 2 else None
         if steps is None:
             steps = lesson.live_steps((128 // p_, 128 // p_), m_, 0.75, int(s_))

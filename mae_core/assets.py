@@ -1,6 +1,7 @@
 """What ships in assets/: the embedded checkpoint family and the held-out demo images."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import settings
@@ -10,15 +11,33 @@ SHIPPED_DIR = ROOT / "checkpoints"  # the family this repository ships
 IMAGE_DIR = ROOT / "images"
 ABLATION_DIR = ROOT / "ablations"
 
-# The embedded family: name -> one-line description. Same architecture and training budget; only the paper's
-# variables differ. The default comes first wherever the family is listed.
-FAMILY = {
-    "p8-m2": "I=128, p=8 (L=256), 2x2 mask units: the long-sequence recipe (16-px masking granularity)",
-    "p8-m1": "I=128, p=8 (L=256), 1x1 mask units: long sequence with the mask tied to the patch",
-    "p16-m1": "I=128, p=16 (L=64), 1x1 mask units: the original MAE recipe",
-    "p4-m4": "I=128, p=4 (L=1024), 4x4 mask units: the longest sequence, masked in the same 16-px cells as p16-m1 "
-             "and p8-m2",
+@dataclass(frozen=True)
+class Member:
+    """One member of the embedded family: the geometry it was trained at, its training mask unit (m x m patches),
+    and what it stands for. Every member has the same architecture and training budget."""
+
+    image_size: int
+    patch_size: int
+    mask_unit: int
+    about: str
+
+    @property
+    def L(self) -> int:  # noqa: N802 (the paper's symbol)
+        return (self.image_size // self.patch_size) ** 2
+
+    def describe(self) -> str:
+        m = self.mask_unit
+        return f"I={self.image_size}, p={self.patch_size} (L={self.L}), {m}x{m} mask units: {self.about}"
+
+
+# The embedded family; only the paper's variables differ. The default comes first wherever the family is listed.
+MEMBERS = {
+    "p8-m2": Member(128, 8, 2, "the long-sequence recipe (16-px masking granularity)"),
+    "p8-m1": Member(128, 8, 1, "long sequence with the mask tied to the patch"),
+    "p16-m1": Member(128, 16, 1, "the original MAE recipe"),
+    "p4-m4": Member(128, 4, 4, "the longest sequence, masked in the same 16-px cells as p16-m1 and p8-m2"),
 }
+FAMILY = {name: m.describe() for name, m in MEMBERS.items()}  # name -> one-line description
 DEFAULT_NAME = "p8-m2"
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from . import settings
-from .assets import TRAINING_IMAGES, training_image_paths
+from .assets import MEMBERS, TRAINING_IMAGES, training_image_paths
 from .checkpoints import save_checkpoint
 from .errors import ConfigError
 from .images import IMAGENET_MEAN, IMAGENET_STD
@@ -35,11 +35,9 @@ from .training_data.packs import read_pack
 # The embedded family: same architecture and budget, differing only in the paper's variables.
 TINY = dict(embed_dim=192, depth=6, num_heads=3, decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4)
 PRESETS = {
-    "p16-m1": dict(image_size=128, patch_size=16, mask_unit=1, **TINY),
-    "p8-m1": dict(image_size=128, patch_size=8, mask_unit=1, **TINY),
-    "p8-m2": dict(image_size=128, patch_size=8, mask_unit=2, **TINY),
-    "p8-m4": dict(image_size=128, patch_size=8, mask_unit=4, **TINY),
-    "p4-m4": dict(image_size=128, patch_size=4, mask_unit=4, **TINY),
+    **{name: dict(image_size=m.image_size, patch_size=m.patch_size, mask_unit=m.mask_unit, **TINY)
+       for name, m in MEMBERS.items()},
+    "p8-m4": dict(image_size=128, patch_size=8, mask_unit=4, **TINY),  # not shipped: 32-px cells at L = 256
     # larger family for a GPU: ViT-S-like encoder at I=224
     "gpu-p16-m1": dict(image_size=224, patch_size=16, mask_unit=1, embed_dim=384, depth=12, num_heads=6,
                        decoder_embed_dim=256, decoder_depth=4, decoder_num_heads=8),

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from mae_core import assets
+
 ROOT = Path(__file__).resolve().parent.parent
 
-# The family's names and training mask units, as mae_core.assets.FAMILY (p, m) at a tiny scale.
-TINY_FAMILY = {"p8-m2": (8, 2), "p8-m1": (8, 1), "p16-m1": (16, 1)}
+# Three of the family's members, each with its patch size and training mask unit (p, m), at a tiny scale.
+TINY_FAMILY = {n: (assets.MEMBERS[n].patch_size, assets.MEMBERS[n].mask_unit) for n in ("p8-m2", "p8-m1", "p16-m1")}
 
 
 def write_tiny_family(folder, image_size: int = 64, embed_dim: int = 32, depth: int = 1, num_heads: int = 2,
@@ -77,8 +79,6 @@ def randomise(module, seed: int):
 
 def shipped_family() -> dict:
     """The real embedded checkpoints under assets/checkpoints/ that exist now (trained by our own command)."""
-    from mae_core import assets
-
     return {n: p for n, p in assets.family(assets.SHIPPED_DIR).items() if n in TINY_FAMILY}
 
 

@@ -43,3 +43,15 @@ def test_a_long_sequence_member_has_a_local_first_layer_head():
     model, _ = load_checkpoint(EMBEDDED["p4-m4"])
     ratio, _head = most_local_head(model, list(image_set().values()))
     assert ratio <= 0.7, f"most local first-layer head of p4-m4 at {ratio:.2f} x uniform"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_each_member_was_trained_as_the_family_table_says(name):
+    """assets.MEMBERS is the one statement of each member's geometry and mask unit: the shipped file agrees."""
+    from mae_core.assets import MEMBERS
+    from mae_core.checkpoints import inspect_checkpoint
+
+    info = inspect_checkpoint(SHIPPED_DIR / f"{name}.safetensors")
+    m = MEMBERS[name]
+    assert tuple(info.config.img_size) == (m.image_size, m.image_size) and info.config.patch_size == m.patch_size
+    assert int(info.training["mask_unit"]) == m.mask_unit
