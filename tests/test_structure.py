@@ -2,7 +2,6 @@
 core stays torch-free."""
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -11,41 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("mae_core", "ui")
 
 
-def _modules() -> dict:
-    out = {}
-    for pkg in PACKAGES:
-        for p in (ROOT / pkg).rglob("*.py"):
-            parts = list(p.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            out[".".join(parts)] = p
-    return out
-
-
 def import_graph() -> dict:
-    """module -> the project modules it imports anywhere in its body (a name imported from a package counts as the
-    submodule when one exists, else as the package)."""
-    files = _modules()
+    """module -> the project modules it imports anywhere in its body (ui.import_graph, function-level included)."""
+    from ui import import_graph as g
 
-    def resolve(name):
-        while name and name not in files:
-            name = name.rpartition(".")[0]
-        return name or None
-
-    graph = {}
-    for mod, path in files.items():
-        here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                edges |= {resolve(a.name) for a in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else [])) \
-                    if node.level else (node.module or "")
-                edges |= {resolve(f"{base}.{a.name}") if f"{base}.{a.name}" in files else resolve(base)
-                          for a in node.names}
-        graph[mod] = edges - {None, mod}
-    return graph
+    return g.graph()
 
 
 def cycles(graph: dict) -> list:
@@ -123,60 +92,13 @@ HEAVY = {"torch", "torchvision", "timm", "transformers", "huggingface_hub", "saf
 PLATFORM = {"resource": "Unix only: the benchmark measures peak memory where the platform has it"}
 
 
-def _imports(path: Path, mod: str, files: dict):
-    """(line, [targets], at_module_level) for each import statement; targets as in import_graph, plus the raw
-    third-party name."""
-    here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
-
-    def targets(node):
-        if isinstance(node, ast.Import):
-            return [a.name for a in node.names]
-        base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else [])) \
-            if node.level else (node.module or "")
-        return [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in files]
-
-    out = []
-
-    def visit(node, in_function):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                visit(child, True)
-            elif isinstance(child, (ast.Import, ast.ImportFrom)):
-                out.append((child.lineno, targets(child), not in_function))
-            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
-                continue
-            else:
-                visit(child, in_function)
-
-    visit(ast.parse(path.read_text(), str(path)), False)
-    return out
-
-
 def light_function_level_imports() -> list[str]:
     """Function-level imports that defer nothing: not a heavy library, not a project module that imports one when
     it loads, not a platform-specific module, and not one that would close an import cycle at module level."""
-    files = _modules()
+    from ui import import_graph as g
 
-    def owner(name):
-        while name and name not in files:
-            name = name.rpartition(".")[0]
-        return name or None
-
-    table = {m: _imports(p, m, files) for m, p in files.items()}
-    top = {m: {t for _, ts, level in rows if level for t in ts} for m, rows in table.items()}
-    memo: dict = {}
-
-    def heavy(name, seen=()):
-        if name.split(".")[0] in HEAVY:
-            return True
-        mod = owner(name)
-        if mod is None or mod in seen:
-            return False
-        if mod not in memo:
-            # loading a submodule runs its packages' __init__ too
-            chain = [mod] + [".".join(mod.split(".")[:k]) for k in range(1, mod.count("."))]
-            memo[mod] = any(heavy(t, seen + (mod,)) for c in chain if c in files for t in top[c])
-        return memo[mod]
+    files = g.module_files()
+    top = g.graph(module_level_only=True)
 
     def reaches(src, dst):
         todo, seen = [src], set()
@@ -184,23 +106,33 @@ def light_function_level_imports() -> list[str]:
             m = todo.pop()
             if m == dst:
                 return True
-            if m in seen:
-                continue
-            seen.add(m)
-            todo += [o for t in top.get(m, ()) if (o := owner(t))]
+            if m not in seen:
+                seen.add(m)
+                todo += top.get(m, ())
         return False
 
     bad = []
-    for mod, rows in table.items():
-        for line, targets, level in rows:
-            if level or any(heavy(t) for t in targets) or targets[0].split(".")[0] in PLATFORM:
+    for mod, path in files.items():
+        for s in g.statements(path, mod, files):
+            if s.module_level or any(g.loads(t, HEAVY) for t in s.targets) or s.targets[0].split(".")[0] in PLATFORM:
                 continue
-            if any(owner(t) and reaches(owner(t), mod) for t in targets):
+            if any((o := g.owner(t, files)) and reaches(o, mod) for t in s.targets):
                 continue  # at module level it would close a cycle
-            bad.append(f"{files[mod].relative_to(ROOT)}:{line} imports {targets[0]} inside a function")
+            bad.append(f"{path.relative_to(ROOT)}:{s.line} imports {s.targets[0]} inside a function")
     return sorted(bad)
 
 
 def test_function_level_imports_only_defer_heavy_libraries():
     # a light module imported inside a function only hides a dependency from the reader
     assert light_function_level_imports() == []
+
+
+def test_the_warm_up_stages_come_from_the_pages_imports():
+    """The warm-up lists no project module by hand: the pages' import statements give them, split by torch."""
+    from ui import warmup
+
+    light, models = warmup.project_modules()
+    assert not set(light) & set(models)
+    assert {"mae_core.cost", "mae_core.config", "ui.lesson", "ui.render", "mae_core.representations.results"} <= set(light)
+    assert {"mae_core.model", "mae_core.reconstruct", "ui.views", "ui.resources"} <= set(models)
+    assert "mae_core.train" not in light + models  # no page trains

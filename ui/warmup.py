@@ -31,12 +31,14 @@ import time
 
 from mae_core import assets
 
+from . import import_graph
 from .pages import PAGES
 
 log = logging.getLogger(__name__)
 
-# Everything a page may import, directly or through the libraries (plotly and Streamlit look several of these up in
-# sys.modules without importing them), in dependency order. LIGHT: no torch; MODELS: torch and what uses it.
+# The libraries a page may use, directly or through other libraries (plotly and Streamlit look several of these up
+# in sys.modules without importing them). LIGHT: no torch; MODELS: torch and what uses it. The project's own modules
+# are not listed: project_modules() reads them from the pages' import statements.
 LIGHT = (
     "numpy", "pandas", "pyarrow", "narwhals",
     "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "PIL.JpegImagePlugin",
@@ -44,17 +46,20 @@ LIGHT = (
     "safetensors",
     "streamlit.dataframe_util", "streamlit.elements.plotly_chart", "streamlit.elements.arrow",
     "streamlit.elements.lib.image_utils", "streamlit.elements.lib.column_config_utils", "streamlit.material_icon_names",
-    "mae_core.errors", "mae_core.settings", "mae_core.assets", "mae_core.geometry", "mae_core.config",
-    "mae_core.cost", "mae_core.architectures", "mae_core.colours", "mae_core.ablations", "mae_core.catalogue",
-    "mae_core.representations", "mae_core.representations.results",
-    "ui.state", "ui.gate", "ui.render", "ui.paint", "ui.lesson", "ui.quotes", "ui.receptive", "ui.uploads",
 )
-MODELS = (
-    "torch", "torch.nn.functional", "timm", "safetensors.torch",
-    "mae_core.images", "mae_core.masking", "mae_core.model", "mae_core.checkpoints",
-    "mae_core.reconstruct", "mae_core.attention", "mae_core.receptive_field",
-    "ui.limits", "ui.progress", "ui.resources", "ui.presets", "ui.pickers", "ui.catalogue_picker", "ui.views",
-)
+MODELS = ("torch", "torch.nn.functional", "timm", "safetensors.torch")
+MODEL_LIBRARIES = ("torch", "timm", "torchvision", "transformers")
+
+
+def project_modules() -> tuple[list, list]:
+    """(light, models): every project module that app.py and the pages can import, split by whether loading it
+    loads torch (read from the source by ui.import_graph)."""
+    scripts = [import_graph.ROOT / "app.py"] + [import_graph.ROOT / pg.file for pg in PAGES]
+    reach = import_graph.reachable_from(scripts)
+    heavy = {m for m in reach if import_graph.loads(m, MODEL_LIBRARIES)}
+    return [m for m in reach if m not in heavy], [m for m in reach if m in heavy]
+
+
 # the attention page's image set (absent without scikit-image); two modules Streamlit imports during a session's
 # first script run (found by logging sys.modules around each run; private, so a later Streamlit may not have them)
 OPTIONAL = ("skimage.data", "streamlit.dataframe.lazy_df_adapters", "streamlit.web.skills")
@@ -231,7 +236,7 @@ def _freeze(stage: str, t0: float) -> None:
 
 def _warm_light() -> None:
     t0 = time.perf_counter()
-    _step("light imports", lambda: _import(LIGHT), required=True)
+    _step("light imports", lambda: _import(LIGHT + tuple(project_modules()[0])), required=True)
     _step("plotly graph objects", _graph_objects, required=True)
     _step("optional imports", _optional)
     _step("libraries", _exercise_libraries, required=True)
@@ -240,7 +245,7 @@ def _warm_light() -> None:
 
 def _warm_models() -> None:
     t0 = time.perf_counter()
-    _step("model imports", lambda: _import(MODELS), required=True)
+    _step("model imports", lambda: _import(MODELS + tuple(project_modules()[1])), required=True)
     _step("default views", _default_model_and_views)
     _step("inspect's module table", _module_table)
     _freeze("models", t0)
