@@ -2,6 +2,13 @@
 links into every page."""
 import streamlit as st
 
+from mae_core import architectures, assets, cost
+from mae_core.errors import MAEError
+from mae_core.masking import make_mask
+from ui import limits, pages, pickers, resources, state
+from ui.render import guard, tiles
+from ui.state import Param
+
 
 def start_here():
     """Where a newcomer begins: the Lesson for the idea, Reconstruction for a model or a photo of their own."""
@@ -61,13 +68,6 @@ def draw_intro():
 
 picture_slot = draw_intro()
 
-from mae_core import assets  # noqa: E402  (after the intro on purpose)
-from mae_core.errors import MAEError  # noqa: E402
-from mae_core import architectures, cost  # noqa: E402
-from mae_core.masking import make_mask  # noqa: E402
-from ui import limits, pages, pickers, resources, state  # noqa: E402
-from ui.render import guard, tiles  # noqa: E402
-from ui.state import Param  # noqa: E402
 
 
 def native() -> dict:

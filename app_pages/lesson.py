@@ -3,16 +3,26 @@ a link that opens the full page in exactly that state. The default views come fr
 (scripts/lesson_data.py), so the first paint runs no model; other settings are computed live.
 
 The lesson is the list STEPS of (title, text, draw): adding a step is adding one entry. The title and text are
-painted before anything heavy is imported; draw(view) then builds the step's figures and its link.
+painted first; draw(view) then builds the step's figures and its link (in a fragment: its controls rerun only it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import streamlit as st
 
-from ui import state
+from mae_core import ablations as ab
+from mae_core import architectures, assets, cost
+from ui import (
+    lesson,
+    quotes,
+    receptive,
+    render,
+    state,
+    warmup,
+)
 from ui.state import Param
 
 
@@ -514,20 +524,8 @@ else:
     st.caption(CITATION + " Each step links to the full page in the same state.")
     nav_buttons(st.columns([1, 1, 6]))
     st.header(f"{step}. {current.title}", divider="gray")
-st.markdown(current.text)  # drawn before anything heavy is imported: the first paint needs no model
+st.markdown(current.text)
 
-# ---------------------------------------------------------------- heavy imports after the first paint of text
-import numpy as np  # noqa: E402
-
-from mae_core import ablations as ab  # noqa: E402
-from mae_core import architectures, assets, cost  # noqa: E402
-from ui import (  # noqa: E402
-    lesson,  # noqa: E402
-    quotes,
-    receptive,
-    render,
-    warmup,
-)
 
 
 @st.fragment
